@@ -1,0 +1,452 @@
+"""
+A from-scratch decoder for the Llama family as Hugging Face ships it (model_type llama, qwen2,
+qwen3, mistral), with sliding-window attention per layer.
+
+    model = Model.from_pretrained("path/to/Qwen2.5-0.5B-Instruct", window=4096, full_layers=(0,))
+    logits = model(input_ids)                     # (B, T, vocab)
+    model.save_pretrained("out/hf")               # loads in transformers with the same attention
+
+What the four model types differ in, and where it lives here:
+    qwen2    bias on q, k and v projections                          Attention.__init__
+    qwen3    RMSNorm on each query and key head (q_norm, k_norm)     Attention.forward
+    llama    optional attention / MLP bias; llama3 rope scaling      Config, rope_frequencies
+    mistral  a sliding window set in its config (v0.1)               layer_windows_from_hf
+
+Parameters keep Hugging Face's names (minus the leading "model."), so loading and saving is a
+rename, not a conversion table.
+"""
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from swa_attention import check_window, sliding_window_attention
+
+MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
+ROPE_TYPES = ("default", "linear", "llama3")
+
+
+@dataclass
+class Config:
+    model_type: str = "llama"
+    vocab_size: int = 32000
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 4
+    head_dim: int = 64
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    rope_scaling: dict | None = None  # {"rope_type": "llama3" | "linear", ...}
+    max_position_embeddings: int = 2048
+    tie_word_embeddings: bool = False
+    attention_bias: bool = False  # q, k, v and o bias (llama, qwen3); qwen2 always has q, k, v bias
+    mlp_bias: bool = False
+    qk_norm: bool = False  # qwen3
+    # per layer: None = full causal attention, an int = that window (see swa_attention.py)
+    layer_windows: list = field(default_factory=list)
+    sinks: int = 0
+    bos_token_id: int | None = None
+    eos_token_id: int | list | None = None
+
+    def __post_init__(self):
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"unknown model_type {self.model_type!r}; swarr supports {MODEL_TYPES}")
+        if not self.layer_windows:
+            self.layer_windows = [None] * self.num_hidden_layers
+        if len(self.layer_windows) != self.num_hidden_layers:
+            raise ValueError(f"layer_windows has {len(self.layer_windows)} entries for {self.num_hidden_layers} layers")
+        for w in self.layer_windows:
+            check_window(w, self.sinks)
+        rope_type = (self.rope_scaling or {}).get("rope_type", "default")
+        if rope_type not in ROPE_TYPES:
+            raise ValueError(f"rope_scaling type {rope_type!r} is not supported; swarr supports {ROPE_TYPES}")
+
+
+def apply_window(config, window=None, sinks=0, full_layers=()):
+    """Convert to SWA: every layer gets `window` except `full_layers`, which keep full attention."""
+    check_window(window, sinks)
+    n = config.num_hidden_layers
+    for i in full_layers:
+        if not 0 <= i < n:
+            raise ValueError(f"full_layers index {i} is out of range for a model with {n} layers")
+    config.layer_windows = [None if i in full_layers else window for i in range(n)]
+    config.sinks = sinks
+
+
+# ----------------------------------------------------------------------------------------------
+# the layers
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        # normalise in float32 whatever the activation dtype, as transformers does
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+def rope_frequencies(config):
+    """Inverse frequencies (head_dim / 2,), with the llama3 and linear scalings of HF checkpoints."""
+    d = config.head_dim
+    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+    scaling = config.rope_scaling or {}
+    rope_type = scaling.get("rope_type", "default")
+    if rope_type == "linear":
+        inv_freq = inv_freq / scaling["factor"]
+    elif rope_type == "llama3":
+        # long wavelengths are slowed by `factor`, short ones kept, the band between interpolated
+        factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+        old_len = scaling["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > old_len / low, inv_freq / factor, inv_freq)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = (wavelen >= old_len / high) & (wavelen <= old_len / low)
+        inv_freq = torch.where(medium, smoothed, scaled)
+    return inv_freq
+
+
+def rope_cos_sin(inv_freq, positions, dtype):
+    """positions (B, T) -> cos, sin (B, 1, T, head_dim), computed in float32 like transformers."""
+    freqs = positions.float()[..., None] * inv_freq  # (B, T, D/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (B, T, D)
+    return emb.cos().to(dtype)[:, None], emb.sin().to(dtype)[:, None]
+
+
+def apply_rope(x, cos, sin):
+    """Rotate-half rotary embedding, the Hugging Face layout: x (B, H, T, D)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, config, window):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+        self.window, self.sinks = window, config.sinks
+        qkv_bias = config.attention_bias or config.model_type == "qwen2"
+        H, D = config.hidden_size, config.head_dim
+        self.q_proj = nn.Linear(H, self.n_heads * D, bias=qkv_bias)
+        self.k_proj = nn.Linear(H, self.n_kv_heads * D, bias=qkv_bias)
+        self.v_proj = nn.Linear(H, self.n_kv_heads * D, bias=qkv_bias)
+        self.o_proj = nn.Linear(self.n_heads * D, H, bias=config.attention_bias)
+        if config.qk_norm:
+            self.q_norm = RMSNorm(D, config.rms_norm_eps)
+            self.k_norm = RMSNorm(D, config.rms_norm_eps)
+
+    def project(self, x, cos, sin):
+        """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D), rotary embedding applied."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)  # (B, T, Hq, D)
+        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, Hkv, D)
+        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rope(q.transpose(1, 2), cos, sin)  # (B, Hq, T, D)
+        k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
+        return q, k, v
+
+    def forward(self, x, cos, sin, impl="auto"):
+        B, T, _ = x.shape
+        q, k, v = self.project(x, cos, sin)
+        y = sliding_window_attention(q, k, v, self.window, self.sinks, impl=impl)  # (B, Hq, T, D)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        H, I, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
+        self.gate_proj = nn.Linear(H, I, bias=bias)
+        self.up_proj = nn.Linear(H, I, bias=bias)
+        self.down_proj = nn.Linear(I, H, bias=bias)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+
+
+class Block(nn.Module):
+    def __init__(self, config, window):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = Attention(config, window)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, impl="auto"):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+
+
+class Model(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Block(config, w) for w in config.layer_windows)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.register_buffer("inv_freq", rope_frequencies(config), persistent=False)
+        self.impl = "auto"  # attention implementation, see swa_attention.py
+        self.checkpointing = False  # activation checkpointing per block, for long sequences
+
+    def set_window(self, window=None, sinks=0, full_layers=()):
+        """Switch attention in place (SA -> SWA conversion is only this: the weights do not change)."""
+        apply_window(self.config, window, sinks, full_layers)
+        for layer, w in zip(self.layers, self.config.layer_windows):
+            layer.self_attn.window, layer.self_attn.sinks = w, sinks
+
+    def hidden_states(self, input_ids, positions=None):
+        B, T = input_ids.shape
+        if positions is None:
+            positions = torch.arange(T, device=input_ids.device).expand(B, T)
+        x = self.embed_tokens(input_ids)  # (B, T, H)
+        cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
+        for layer in self.layers:
+            if self.checkpointing and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, self.impl)
+        return self.norm(x)
+
+    def forward(self, input_ids, positions=None):
+        return self.lm_head(self.hidden_states(input_ids, positions))  # (B, T, vocab)
+
+    # ------------------------------------------------------------------------------------------
+    # Hugging Face checkpoints in and out
+
+    @classmethod
+    def from_pretrained(cls, path, window="config", sinks=0, full_layers=(), dtype=None, device="cpu"):
+        """
+        Load a Hugging Face directory (config.json + model.safetensors, or a sharded
+        model.safetensors.index.json). window="config" keeps the attention the checkpoint's config
+        sets (full attention, or its own sliding window); None forces full attention; an int
+        converts to SWA, with `full_layers` keeping full attention.
+        """
+        path = Path(path)
+        config = config_from_hf(read_json(path / "config.json"))
+        if window != "config":
+            apply_window(config, window, sinks, full_layers)
+        elif sinks or full_layers:
+            raise ValueError("sinks and full_layers need an explicit window")
+        if dtype is None:
+            dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+        with torch.device("meta"):
+            model = cls(config)
+        model.load_weights(read_safetensors(path), device, dtype)
+        return model
+
+    def load_weights(self, tensors, device, dtype):
+        """tensors: {hf_name: tensor}. Every parameter must be there with its exact shape."""
+        expected = {hf_name(n): p for n, p in self.named_parameters()}
+        if self.config.tie_word_embeddings:
+            expected.pop("lm_head.weight", None)
+        for name, param in expected.items():
+            if name not in tensors:
+                raise ValueError(f"checkpoint is missing tensor {name} (shape {tuple(param.shape)})")
+            if tuple(tensors[name].shape) != tuple(param.shape):
+                raise ValueError(f"tensor {name} has shape {tuple(tensors[name].shape)}, the config expects {tuple(param.shape)}")
+        state = {own_name(n): tensors[n].to(dtype) for n in expected}
+        self.load_state_dict(state, strict=False, assign=True)
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        self.inv_freq = rope_frequencies(self.config)
+        self.to(device)
+
+    def save_pretrained(self, path):
+        """Write a directory transformers loads with the same attention (see config_to_hf)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        hf, renamed = config_to_hf(self.config)
+        tensors = {hf_name(n): p.detach().contiguous().cpu() for n, p in self.state_dict().items()}
+        if self.config.tie_word_embeddings:
+            tensors.pop("lm_head.weight")
+        if renamed:  # llama -> qwen2 adds q, k, v biases; zeros keep the function identical
+            for i, layer in enumerate(self.layers):
+                for proj in ("q_proj", "k_proj", "v_proj"):
+                    w = getattr(layer.self_attn, proj).weight
+                    tensors.setdefault(f"model.layers.{i}.self_attn.{proj}.bias", torch.zeros(w.shape[0], dtype=w.dtype))
+        atomic_write(path / "model.safetensors", lambda f: save_file(tensors, f, metadata={"format": "pt"}))
+        atomic_write(path / "config.json", lambda f: Path(f).write_text(json.dumps(hf, indent=2) + "\n"))
+
+
+def hf_name(name):
+    return name if name.startswith("lm_head") else "model." + name
+
+
+def own_name(name):
+    return name.removeprefix("model.")
+
+
+def read_json(file):
+    if not file.exists():
+        raise FileNotFoundError(f"{file} not found (a Hugging Face model directory needs config.json)")
+    return json.loads(file.read_text())
+
+
+def read_safetensors(path):
+    """All tensors of model.safetensors, or of every shard listed in model.safetensors.index.json."""
+    single, index = path / "model.safetensors", path / "model.safetensors.index.json"
+    if single.exists():
+        files = [single]
+    elif index.exists():
+        files = [path / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    else:
+        raise FileNotFoundError(f"no model.safetensors or model.safetensors.index.json in {path}")
+    tensors = {}
+    for file in files:
+        if not file.exists():
+            raise FileNotFoundError(f"weight shard {file} listed in the index is missing")
+        with safe_open(file, framework="pt") as f:
+            for name in f.keys():
+                tensors[name] = f.get_tensor(name)
+    return tensors
+
+
+def atomic_write(file, write):
+    """Write through a temporary file and rename it, so a crash never leaves half a file."""
+    tmp = f"{file}.tmp"
+    write(tmp)
+    os.replace(tmp, file)
+
+
+# ----------------------------------------------------------------------------------------------
+# configs: Hugging Face <-> ours
+
+
+def layer_windows_from_hf(hf, n_layers):
+    """The attention transformers gives a checkpoint: Mistral's sliding_window, Qwen's layer_types."""
+    model_type, window = hf["model_type"], hf.get("sliding_window")
+    if model_type == "mistral":
+        return [window] * n_layers
+    if model_type in ("qwen2", "qwen3") and hf.get("use_sliding_window") and window is not None:
+        types = hf.get("layer_types") or [
+            "sliding_attention" if i >= hf.get("max_window_layers", 0) else "full_attention" for i in range(n_layers)
+        ]
+        return [window if t == "sliding_attention" else None for t in types]
+    return [None] * n_layers
+
+
+def config_from_hf(hf):
+    if hf.get("model_type") not in MODEL_TYPES:
+        raise ValueError(f"unknown model_type {hf.get('model_type')!r}; swarr supports {MODEL_TYPES}")
+    # transformers 5 moved rope_theta and rope_scaling into rope_parameters; older configs have both
+    rope = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
+    rope_theta = rope.pop("rope_theta", hf.get("rope_theta", 10000.0))
+    rope["rope_type"] = rope.pop("type", rope.get("rope_type", "default"))
+    if rope["rope_type"] == "llama3":
+        rope.setdefault("original_max_position_embeddings", hf.get("max_position_embeddings"))
+    n_layers, n_heads = hf["num_hidden_layers"], hf["num_attention_heads"]
+    config = Config(
+        model_type=hf["model_type"],
+        vocab_size=hf["vocab_size"],
+        hidden_size=hf["hidden_size"],
+        intermediate_size=hf["intermediate_size"],
+        num_hidden_layers=n_layers,
+        num_attention_heads=n_heads,
+        num_key_value_heads=hf.get("num_key_value_heads") or n_heads,
+        head_dim=hf.get("head_dim") or hf["hidden_size"] // n_heads,
+        rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
+        rope_theta=rope_theta,
+        rope_scaling=None if rope["rope_type"] == "default" else rope,
+        max_position_embeddings=hf.get("max_position_embeddings", 2048),
+        tie_word_embeddings=hf.get("tie_word_embeddings", False),
+        attention_bias=hf.get("attention_bias", False),
+        mlp_bias=hf.get("mlp_bias", False),
+        qk_norm=hf["model_type"] == "qwen3",
+        layer_windows=layer_windows_from_hf(hf, n_layers),
+        sinks=hf.get("swarr_sinks", 0),
+        bos_token_id=hf.get("bos_token_id"),
+        eos_token_id=hf.get("eos_token_id"),
+    )
+    return config
+
+
+def config_to_hf(config):
+    """
+    A config.json transformers reads with the same attention. Returns (dict, renamed).
+
+    qwen2/qwen3 express any layout of one window: use_sliding_window + sliding_window + layer_types.
+    mistral expresses one window on every layer. transformers' llama has no sliding window, so an
+    SWA llama without biases is written as qwen2 with zero q/k/v biases (the same function); a
+    mistral with some full layers likewise. Sinks have no transformers equivalent: they are kept
+    in `swarr_sinks`, which transformers ignores, so it would run that model without its sinks.
+    """
+    c = config
+    windows = sorted({w for w in c.layer_windows if w is not None})
+    if len(windows) > 1:
+        raise ValueError(f"transformers supports one sliding window per model; this one has {windows}")
+    window = windows[0] if windows else None
+    model_type, renamed = c.model_type, False
+    uniform = all(w == window for w in c.layer_windows)
+    if window is not None and (model_type == "llama" or (model_type == "mistral" and not uniform)):
+        if c.attention_bias or c.mlp_bias:
+            raise ValueError(f"an SWA {model_type} with biases has no transformers equivalent")
+        model_type, renamed = "qwen2", True
+    hf = {
+        "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM", "mistral": "MistralForCausalLM"}[model_type]],
+        "model_type": model_type,
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_hidden_layers": c.num_hidden_layers,
+        "num_attention_heads": c.num_attention_heads,
+        "num_key_value_heads": c.num_key_value_heads,
+        "head_dim": c.head_dim,
+        "hidden_act": "silu",
+        "rms_norm_eps": c.rms_norm_eps,
+        "max_position_embeddings": c.max_position_embeddings,
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "rope_theta": c.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta, **(c.rope_scaling or {})},
+        "bos_token_id": c.bos_token_id,
+        "eos_token_id": c.eos_token_id,
+        "torch_dtype": "float32",
+    }
+    if model_type == "llama":
+        hf.update(attention_bias=c.attention_bias, mlp_bias=c.mlp_bias)
+    if model_type == "qwen3":
+        hf.update(attention_bias=c.attention_bias)
+    if model_type == "mistral":
+        hf.update(sliding_window=window)
+    if model_type in ("qwen2", "qwen3"):
+        # layer_types is what transformers 5 reads; max_window_layers (full layers first) is for
+        # older readers, and exact whenever the full layers are the first ones
+        n_full_first = next((i for i, w in enumerate(c.layer_windows) if w is not None), c.num_hidden_layers)
+        hf.update(
+            use_sliding_window=window is not None,
+            sliding_window=window,
+            max_window_layers=n_full_first,
+            layer_types=["full_attention" if w is None else "sliding_attention" for w in c.layer_windows],
+        )
+    if c.sinks:
+        hf["swarr_sinks"] = c.sinks
+    return hf, renamed
+
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def config_dict(config):
+    return asdict(config)

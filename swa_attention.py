@@ -1,0 +1,207 @@
+"""
+Sliding-window attention (SWA): the attention every stage of swarr uses.
+
+The convention, used everywhere in this project (the same as Hugging Face transformers and vLLM):
+
+    a window W means the query at position i sees the keys j with  i - W < j <= i,
+    i.e. W keys including itself. W=None means full causal attention (j <= i).
+
+    sinks S > 0 additionally keeps the first S positions (j < S) visible to every query
+    (StreamingLLM's "attention sinks", SWAA's "keep first"). Sinks never break causality.
+
+One entry point, sliding_window_attention(q, k, v, window, sinks, impl), with four implementations:
+
+    naive    materialises the T x T mask. The reference: any dtype, any device, O(T^2) memory.
+    chunked  handwritten. Queries go in chunks; a chunk reads only the keys it can see, so
+             memory is O(T * W), never O(T^2). Read this one to learn how SWA saves memory.
+    sdpa     torch's scaled_dot_product_attention with a boolean mask (O(T^2) mask).
+    flex     torch flex_attention with a cached block mask: fully masked blocks are skipped,
+             so compute is O(T * W). CUDA only.
+    auto     the fastest correct one for the device (see pick_impl).
+
+Keys may start before the queries (a KV cache or a prefix): with Tq queries and Tk keys the
+queries are the *last* Tq positions, i.e. query t sits at absolute position Tk - Tq + t.
+
+Shapes: q (B, Hq, Tq, D); k, v (B, Hkv, Tk, D) with Hq a multiple of Hkv (grouped-query
+attention); the output is (B, Hq, Tq, D).
+"""
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+IMPLS = ("naive", "chunked", "sdpa", "flex", "auto")
+
+
+def check_window(window, sinks):
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise ValueError(f"window must be an integer >= 1 or None (full attention), got {window!r}")
+    if not isinstance(sinks, int) or sinks < 0:
+        raise ValueError(f"sinks must be an integer >= 0, got {sinks!r}")
+
+
+def visible(q_pos, k_pos, window, sinks):
+    """The mask rule itself: True where a query at q_pos may attend a key at k_pos (broadcasts)."""
+    mask = k_pos <= q_pos
+    if window is not None:
+        mask = mask & ((q_pos - k_pos < window) | (k_pos < sinks))
+    return mask
+
+
+def window_mask(Tq, Tk, window, sinks, device=None):
+    """(Tq, Tk) boolean mask; queries are the last Tq of Tk positions."""
+    q_pos = torch.arange(Tk - Tq, Tk, device=device)[:, None]
+    k_pos = torch.arange(Tk, device=device)[None, :]
+    return visible(q_pos, k_pos, window, sinks)
+
+
+def softmax(scores):
+    """Softmax in at least float32: half-precision exponentials lose too much."""
+    return torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(scores.dtype)
+
+
+def group_queries(q, Hkv):
+    """Grouped-query attention without copying k and v: (B, Hq, T, D) -> (B, Hkv, G, T, D)."""
+    B, Hq, T, D = q.shape
+    return q.view(B, Hkv, Hq // Hkv, T, D)
+
+
+# ----------------------------------------------------------------------------------------------
+# naive: the reference
+
+
+def naive_attention(q, k, v, window, sinks=0):
+    B, Hq, Tq, D = q.shape
+    Hkv, Tk = k.shape[1], k.shape[2]
+    qg = group_queries(q, Hkv)  # (B, Hkv, G, Tq, D)
+    scores = qg @ k.unsqueeze(2).transpose(-1, -2) / math.sqrt(D)  # (B, Hkv, G, Tq, Tk)
+    mask = window_mask(Tq, Tk, window, sinks, q.device)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    probs = softmax(scores)
+    out = probs @ v.unsqueeze(2)  # (B, Hkv, G, Tq, D)
+    return out.reshape(B, Hq, Tq, D)
+
+
+# ----------------------------------------------------------------------------------------------
+# chunked: the handwritten O(T * W) path
+
+
+def chunked_attention(q, k, v, window, sinks=0, chunk_size=256):
+    """
+    Why chunks: the full (T, T) score matrix is mostly masked out under a window. A block of C
+    consecutive queries [s, s + C) can only see keys in [s - W + 1, s + C), a band of C + W - 1
+    keys, plus the S sink keys at the very start. So each chunk computes a (C, C + W + S) score
+    block instead of a (C, T) row, and the whole pass holds O(T * (C + W)) numbers, never T^2.
+    Autograd keeps one such block per chunk for the backward pass, so training memory is O(T * W)
+    too. With W=None the band is everything before the chunk: this degenerates to a memory-hungry
+    but correct causal attention.
+    """
+    B, Hq, Tq, D = q.shape
+    Hkv, Tk = k.shape[1], k.shape[2]
+    offset = Tk - Tq  # absolute position of query 0
+    qg = group_queries(q, Hkv)  # (B, Hkv, G, Tq, D)
+    scale = 1.0 / math.sqrt(D)
+    outs = []
+    for start in range(0, Tq, chunk_size):
+        end = min(start + chunk_size, Tq)
+        q_first, q_last = offset + start, offset + end - 1  # absolute positions of the chunk
+        # the band of keys this chunk can see: from the window start of its first query to its last
+        lo = 0 if window is None else max(0, q_first - window + 1)
+        hi = q_last + 1
+        k_pos = torch.arange(lo, hi, device=q.device)
+        k_band, v_band = k[:, :, lo:hi], v[:, :, lo:hi]  # (B, Hkv, band, D)
+        n_sinks = min(sinks, lo)  # sinks already inside the band need no extra copy
+        if window is not None and n_sinks > 0:
+            k_pos = torch.cat([torch.arange(n_sinks, device=q.device), k_pos])
+            k_band = torch.cat([k[:, :, :n_sinks], k_band], dim=2)  # (B, Hkv, S + band, D)
+            v_band = torch.cat([v[:, :, :n_sinks], v_band], dim=2)
+        q_pos = torch.arange(q_first, q_last + 1, device=q.device)
+        mask = visible(q_pos[:, None], k_pos[None, :], window, sinks)  # (C, S + band)
+        scores = qg[:, :, :, start:end] @ k_band.unsqueeze(2).transpose(-1, -2) * scale  # (B, Hkv, G, C, S + band)
+        scores = scores.masked_fill(~mask, float("-inf"))
+        probs = softmax(scores)
+        outs.append(probs @ v_band.unsqueeze(2))  # (B, Hkv, G, C, D)
+    return torch.cat(outs, dim=3).reshape(B, Hq, Tq, D)
+
+
+# ----------------------------------------------------------------------------------------------
+# sdpa: torch's fused kernels with a boolean mask
+
+
+def sdpa_attention(q, k, v, window, sinks=0):
+    Tq, Tk = q.shape[2], k.shape[2]
+    gqa = q.shape[1] != k.shape[1]
+    if window is None or window >= Tk:
+        if Tq == Tk:  # plain causal: lets SDPA pick flash attention
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        window = None
+    mask = window_mask(Tq, Tk, window, sinks, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+
+
+# ----------------------------------------------------------------------------------------------
+# flex: block-sparse attention, skipping blocks the window masks out entirely
+
+
+@functools.cache
+def compiled_flex_attention():
+    from torch.nn.attention.flex_attention import flex_attention
+    return torch.compile(flex_attention, dynamic=False)
+
+
+@functools.lru_cache(maxsize=32)
+def flex_block_mask(Tq, Tk, window, sinks, device):
+    from torch.nn.attention.flex_attention import create_block_mask
+    offset = Tk - Tq
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return visible(q_idx + offset, kv_idx, window, sinks)
+
+    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=Tq, KV_LEN=Tk, device=device)
+
+
+def flex_attention(q, k, v, window, sinks=0):
+    if q.device.type != "cuda":
+        raise ValueError(f"impl='flex' needs a CUDA device; got tensors on {q.device.type} (use 'chunked' or 'sdpa')")
+    block_mask = flex_block_mask(q.shape[2], k.shape[2], window, sinks, str(q.device))
+    return compiled_flex_attention()(q, k, v, block_mask=block_mask, enable_gqa=q.shape[1] != k.shape[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# the one entry point
+
+
+def pick_impl(q, k, window):
+    """
+    auto: full causal attention is SDPA's flash kernel everywhere. A window on CUDA is flex
+    (it skips masked blocks: O(T*W) compute); on CPU, SDPA with a mask is fastest while the
+    T x T mask is small, then the chunked loop takes over to keep memory O(T * W).
+    """
+    if window is None or window >= k.shape[2]:
+        return "sdpa"
+    if q.device.type == "cuda" and q.shape[2] > 1:
+        return "flex"
+    if q.shape[2] * k.shape[2] <= 4096 * 4096:
+        return "sdpa"
+    return "chunked"
+
+
+def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto"):
+    """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq -> (B, Hq, Tq, D)."""
+    check_window(window, sinks)
+    if q.shape[1] % k.shape[1] != 0:
+        raise ValueError(f"query heads ({q.shape[1]}) must be a multiple of key/value heads ({k.shape[1]})")
+    if q.shape[2] > k.shape[2]:
+        raise ValueError(f"more queries ({q.shape[2]}) than keys ({k.shape[2]})")
+    if impl == "auto":
+        impl = pick_impl(q, k, window)
+    if impl == "naive":
+        return naive_attention(q, k, v, window, sinks)
+    if impl == "chunked":
+        return chunked_attention(q, k, v, window, sinks)
+    if impl == "sdpa":
+        return sdpa_attention(q, k, v, window, sinks)
+    if impl == "flex":
+        return flex_attention(q, k, v, window, sinks)
+    raise ValueError(f"unknown attention impl {impl!r}; choose one of {IMPLS}")

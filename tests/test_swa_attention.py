@@ -1,0 +1,142 @@
+"""The attention implementations agree with an independent float64 loop, and with each other."""
+import math
+
+import pytest
+import torch
+
+from swa_attention import chunked_attention, sliding_window_attention, window_mask
+
+
+def loop_reference(q, k, v, window, sinks):
+    """Written from the convention alone, one query at a time, in float64: i - W < j <= i, or j < S."""
+    B, Hq, Tq, D = q.shape
+    Hkv, Tk = k.shape[1], k.shape[2]
+    out = torch.zeros(B, Hq, Tq, D, dtype=torch.float64)
+    for h in range(Hq):
+        kh = h // (Hq // Hkv)
+        for t in range(Tq):
+            i = Tk - Tq + t
+            keys = [j for j in range(i + 1) if window is None or i - j < window or j < sinks]
+            s = torch.stack([(q[:, h, t].double() * k[:, kh, j].double()).sum(-1) for j in keys], -1) / math.sqrt(D)
+            p = torch.softmax(s, -1)  # (B, n_keys)
+            out[:, h, t] = (p[..., None] * v[:, kh, keys].double()).sum(1)
+    return out
+
+
+def random_qkv(B, Hq, Hkv, Tq, Tk, D, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, Hq, Tq, D, generator=g, dtype=dtype)
+    k = torch.randn(B, Hkv, Tk, D, generator=g, dtype=dtype)
+    v = torch.randn(B, Hkv, Tk, D, generator=g, dtype=dtype)
+    return q, k, v
+
+
+CASES = [
+    # (B, Hq, Hkv, T, D, window, sinks)
+    (1, 2, 2, 5, 8, 8, 0),  # T below W
+    (2, 4, 2, 8, 8, 8, 0),  # T at W, GQA
+    (1, 4, 1, 40, 8, 7, 0),  # T far above W, multi-query
+    (2, 6, 2, 37, 16, 5, 2),  # sinks, T not a multiple of anything
+    (1, 2, 2, 33, 8, 1, 0),  # W=1: each query sees only itself
+    (1, 2, 1, 30, 8, 4, 6),  # more sinks than the window
+    (1, 2, 2, 20, 8, None, 0),  # full causal
+]
+
+
+@pytest.mark.parametrize("B,Hq,Hkv,T,D,window,sinks", CASES)
+def test_impls_match_float64_loop(B, Hq, Hkv, T, D, window, sinks):
+    q, k, v = random_qkv(B, Hq, Hkv, T, T, D)
+    ref = loop_reference(q, k, v, window, sinks)
+    for impl in ("naive", "chunked", "sdpa", "auto"):
+        out = sliding_window_attention(q, k, v, window, sinks, impl=impl)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10, msg=f"impl={impl}")
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 16, 1000])
+def test_chunked_any_chunk_size(chunk_size):
+    q, k, v = random_qkv(2, 4, 2, 53, 53, 8, seed=1)
+    ref = sliding_window_attention(q, k, v, 9, 3, impl="naive")
+    torch.testing.assert_close(chunked_attention(q, k, v, 9, 3, chunk_size=chunk_size), ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("window,sinks", [(4, 0), (6, 2), (None, 0)])
+def test_keys_before_queries(window, sinks):
+    """A cache feeds keys that start before the queries: queries are the last Tq positions."""
+    q, k, v = random_qkv(1, 4, 2, 7, 19, 8, seed=2)
+    ref = loop_reference(q, k, v, window, sinks)
+    for impl in ("naive", "chunked", "sdpa"):
+        torch.testing.assert_close(sliding_window_attention(q, k, v, window, sinks, impl=impl), ref, rtol=1e-10, atol=1e-10)
+    # and equal to the last rows of attention over the full sequence of queries
+    q_full = torch.cat([random_qkv(1, 4, 2, 12, 12, 8, seed=3)[0], q], dim=2)
+    full = sliding_window_attention(q_full, k, v, window, sinks, impl="naive")
+    torch.testing.assert_close(full[:, :, -7:], ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("impl", ["naive", "chunked", "sdpa"])
+def test_window_at_least_T_is_full_causal(impl):
+    q, k, v = random_qkv(1, 2, 2, 24, 24, 8, seed=4)
+    full = sliding_window_attention(q, k, v, None, impl=impl)
+    for window in (24, 25, 1000):
+        assert torch.equal(sliding_window_attention(q, k, v, window, impl=impl), full)
+
+
+def test_gradients_agree():
+    q, k, v = random_qkv(1, 4, 2, 29, 29, 8, seed=5)
+    grads = {}
+    for impl in ("naive", "chunked", "sdpa"):
+        qq, kk, vv = (t.clone().requires_grad_() for t in (q, k, v))
+        (sliding_window_attention(qq, kk, vv, 6, 2, impl=impl) ** 2).sum().backward()
+        grads[impl] = (qq.grad, kk.grad, vv.grad)
+    for impl in ("chunked", "sdpa"):
+        for a, b in zip(grads[impl], grads["naive"]):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_mask_hand_computed():
+    expected = torch.tensor([
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 0, 1, 1, 0, 0],
+        [1, 0, 0, 1, 1, 0],
+        [1, 0, 0, 0, 1, 1],
+    ], dtype=torch.bool)
+    assert torch.equal(window_mask(6, 6, window=2, sinks=1), expected)
+
+
+def test_chunked_memory_is_linear_in_T():
+    """The largest intermediate in the chunked path is a (C, C + W + S) block per head, not (T, T)."""
+    sizes = []
+    for T in (512, 2048):
+        q, k, v = random_qkv(1, 1, 1, T, T, 4, dtype=torch.float32)
+        largest = [0]
+
+        def spy(fn):
+            def wrapped(*a, **kw):
+                out = fn(*a, **kw)
+                largest[0] = max(largest[0], out.numel())
+                return out
+            return wrapped
+
+        orig = torch.Tensor.masked_fill
+        torch.Tensor.masked_fill = spy(orig)
+        try:
+            chunked_attention(q, k, v, 64, 4, chunk_size=128)
+        finally:
+            torch.Tensor.masked_fill = orig
+        sizes.append(largest[0])
+    assert sizes[0] == sizes[1] == 128 * (128 + 64 - 1 + 4)
+
+
+def test_bad_input_errors():
+    q, k, v = random_qkv(1, 2, 2, 4, 4, 8)
+    with pytest.raises(ValueError, match="window"):
+        sliding_window_attention(q, k, v, 0)
+    with pytest.raises(ValueError, match="sinks"):
+        sliding_window_attention(q, k, v, 4, sinks=-1)
+    with pytest.raises(ValueError, match="CUDA"):
+        sliding_window_attention(q, k, v, 2, impl="flex")
+    with pytest.raises(ValueError, match="unknown attention impl"):
+        sliding_window_attention(q, k, v, 2, impl="fast")
+    with pytest.raises(ValueError, match="multiple"):
+        sliding_window_attention(random_qkv(1, 3, 2, 4, 4, 8)[0], k, v, 2)

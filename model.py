@@ -134,8 +134,9 @@ def apply_rope(x, cos, sin):
 
 
 class Attention(nn.Module):
-    def __init__(self, config, window):
+    def __init__(self, config, layer_idx):
         super().__init__()
+        self.layer_idx, window = layer_idx, config.layer_windows[layer_idx]
         self.n_heads, self.n_kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, config.head_dim
         self.window, self.sinks = window, config.sinks
         qkv_bias = config.attention_bias or config.model_type == "qwen2"
@@ -160,10 +161,13 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, cos, sin, impl="auto"):
+    def forward(self, x, cos, sin, impl="auto", cache=None):
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
-        y = sliding_window_attention(q, k, v, self.window, self.sinks, impl=impl)  # (B, Hq, T, D)
+        if cache is None:
+            y = sliding_window_attention(q, k, v, self.window, self.sinks, impl=impl)  # (B, Hq, T, D)
+        else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
+            y = cache.attend(self.layer_idx, q, k, v, impl)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
 
 
@@ -180,15 +184,15 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config, window):
+    def __init__(self, config, layer_idx):
         super().__init__()
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.self_attn = Attention(config, window)
+        self.self_attn = Attention(config, layer_idx)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, cos, sin, impl="auto"):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl)
+    def forward(self, x, cos, sin, impl="auto", cache=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -201,7 +205,7 @@ class Model(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(Block(config, w) for w in config.layer_windows)
+        self.layers = nn.ModuleList(Block(config, i) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
@@ -216,7 +220,8 @@ class Model(nn.Module):
         for layer, w in zip(self.layers, self.config.layer_windows):
             layer.self_attn.window, layer.self_attn.sinks = w, sinks
 
-    def hidden_states(self, input_ids, positions=None):
+    def hidden_states(self, input_ids, positions=None, cache=None):
+        """input_ids (B, T); positions (B, T), by default 0..T-1 in every row."""
         B, T = input_ids.shape
         if positions is None:
             positions = torch.arange(T, device=input_ids.device).expand(B, T)
@@ -226,11 +231,11 @@ class Model(nn.Module):
             if self.checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, self.impl)
+                x = layer(x, cos, sin, self.impl, cache)
         return self.norm(x)
 
-    def forward(self, input_ids, positions=None):
-        return self.lm_head(self.hidden_states(input_ids, positions))  # (B, T, vocab)
+    def forward(self, input_ids, positions=None, cache=None):
+        return self.lm_head(self.hidden_states(input_ids, positions, cache))  # (B, T, vocab)
 
     # ------------------------------------------------------------------------------------------
     # Hugging Face checkpoints in and out
@@ -444,9 +449,31 @@ def config_to_hf(config):
     return hf, renamed
 
 
-def count_parameters(model):
-    return sum(p.numel() for p in model.parameters())
+# ----------------------------------------------------------------------------------------------
+# swarr checkpoints (sft.py, rl.py): plain tensors and Python values, loaded with weights_only=True
 
 
-def config_dict(config):
-    return asdict(config)
+def save_checkpoint(file, model, **extra):
+    """Weights, config (window settings included) and whatever the stage adds, written atomically."""
+    state = {"config": asdict(model.config), "model": model.state_dict(), **extra}
+    Path(file).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(file, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(file, device="cpu", dtype=None):
+    """-> (model, the whole checkpoint dict). Never unpickles arbitrary objects."""
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {file} not found") from None
+    except Exception as e:  # truncated, corrupt, or not a torch file
+        raise ValueError(f"checkpoint {file} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+        raise ValueError(f"checkpoint {file} is not a swarr checkpoint (no config / model entries)")
+    config = Config(**ckpt["config"])
+    if dtype is None:
+        dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    with torch.device("meta"):
+        model = Model(config)
+    model.load_weights({hf_name(k): v for k, v in ckpt["model"].items()}, device, dtype)
+    return model, ckpt

@@ -1,0 +1,365 @@
+"""
+Generation under the window: the engine rl.py and evaluate.py share, and a command to try it.
+
+    python generate.py --model base_model --prompt "Q:7|-4*3+5-3;" --n 4 --temperature 1.0
+
+Why a rolling KV cache: a full-attention layer must keep the keys and values of every position,
+so its cache grows with the sequence. A sliding-window layer only ever looks at the last W
+positions (plus S sinks), so it keeps a ring of S + W slots and overwrites the oldest one: its
+cache stops growing at W. Keys are stored after the rotary embedding, so an overwritten slot never
+needs recomputing, and each slot remembers the position it holds, so the mask is the window rule
+of swa_attention.visible applied to (query position, slot position).
+
+How a batch runs:
+  1. prefill: prompts of the same length go through the model together (no padding at all); each
+     prompt's keys and values are copied into its G sample rows of the cache.
+  2. decode: one token per row per step, every row at its own position. The shapes never change
+     from step to step (static cache, a mask over all slots), which leaves room for CUDA graphs.
+  The only host-device synchronisation per step is the check whether every row has stopped.
+"""
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from model import Model, load_checkpoint
+from swa_attention import sliding_window_attention, visible
+
+
+# ----------------------------------------------------------------------------------------------
+# the tokenizer and prompt format
+
+
+class Tokenizer:
+    """tokenizer.json through the tokenizers package, with EOS ids and the chat template."""
+
+    def __init__(self, path):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        path = Path(path)
+        if not (path / "tokenizer.json").exists():
+            raise FileNotFoundError(f"{path / 'tokenizer.json'} not found")
+        self.tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
+        config = read_optional_json(path / "tokenizer_config.json")
+        generation = read_optional_json(path / "generation_config.json")
+        self.chat_template = config.get("chat_template")
+        if self.chat_template is None and (path / "chat_template.jinja").exists():
+            self.chat_template = (path / "chat_template.jinja").read_text()
+        self.bos_token = token_text(config.get("bos_token"))
+        self.eos_token = token_text(config.get("eos_token"))
+        eos_ids = generation.get("eos_token_id", [])
+        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids])
+        if self.eos_token is not None and self.tok.token_to_id(self.eos_token) is not None:
+            eos_ids.add(self.tok.token_to_id(self.eos_token))
+        if not eos_ids:
+            raise ValueError(f"{path}: no EOS token in tokenizer_config.json or generation_config.json")
+        self.eos_ids = sorted(eos_ids)
+        self.vocab_size = self.tok.get_vocab_size(with_added_tokens=True)
+
+    def encode(self, text):
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids):
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+    def render_prompt(self, prompt):
+        """The text the model sees before its response: the chat template if it has one, else plain."""
+        if self.chat_template is None:
+            return prompt + "\n"
+        return render_chat_template(self.chat_template, prompt, self.bos_token, self.eos_token)
+
+
+def read_optional_json(file):
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def token_text(token):
+    return token.get("content") if isinstance(token, dict) else token
+
+
+def render_chat_template(template, prompt, bos_token, eos_token):
+    # jinja2 in a sandbox, as transformers does: templates ship with checkpoints and are not ours
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise ValueError(f"chat template: {message}")
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.globals["raise_exception"] = raise_exception
+    messages = [{"role": "user", "content": prompt}]
+    return env.from_string(template).render(
+        messages=messages, add_generation_prompt=True, bos_token=bos_token or "", eos_token=eos_token or ""
+    )
+
+
+def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dtype=None):
+    """A Hugging Face directory or a swarr .pt checkpoint -> (model, tokenizer). window: see Model.from_pretrained."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model {path} not found (a Hugging Face directory or a .pt checkpoint)")
+    if path.is_dir():
+        model, tokenizer_dir = Model.from_pretrained(path, window, sinks, full_layers, dtype, device), path
+    else:
+        model, ckpt = load_checkpoint(path, device, dtype)
+        if window != "config":
+            model.set_window(window, sinks, full_layers)
+        tokenizer_dir = Path(ckpt["tokenizer"])
+        if not tokenizer_dir.is_absolute() and not tokenizer_dir.exists():
+            tokenizer_dir = path.parent / tokenizer_dir
+    tokenizer = Tokenizer(tokenizer_dir)
+    check_tokenizer(tokenizer, model)
+    return model, tokenizer
+
+
+def parse_window(text):
+    """Command-line windows: an int, 'none' (full attention) or 'config' (the checkpoint's own)."""
+    if text in ("config", None):
+        return "config"
+    if str(text).lower() == "none":
+        return None
+    return int(text)
+
+
+def check_tokenizer(tokenizer, model):
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocab_size} tokens but the model's embedding only {model.config.vocab_size}: "
+            "they do not belong together"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# the KV cache
+
+
+class KVCache:
+    """
+    Per layer, k and v of shape (B, Hkv, slots, D): `slots` = max_len for a full-attention layer,
+    sinks + window for a sliding-window one. Layers with the same window share one record of which
+    position each slot holds (slot_pos, -1 = empty) and one mask per step.
+    """
+
+    def __init__(self, model, batch, max_len, device, dtype):
+        c = model.config
+        self.sinks, self.batch, self.max_len = c.sinks, batch, max_len
+        self.windows = c.layer_windows
+        self.sizes = {w: max_len if w is None else min(max_len, c.sinks + w) for w in set(self.windows)}
+        shape = lambda w: (batch, c.num_key_value_heads, self.sizes[w], c.head_dim)  # noqa: E731
+        self.k = [torch.zeros(shape(w), device=device, dtype=dtype) for w in self.windows]
+        self.v = [torch.zeros(shape(w), device=device, dtype=dtype) for w in self.windows]
+        self.slot_pos = {w: torch.full((batch, n), -1, device=device) for w, n in self.sizes.items()}
+        self.pos = torch.zeros(batch, dtype=torch.long, device=device)  # the next position per row
+        self.rows = None  # prefill: which cache rows receive the prompt being prefilled
+
+    def slot_of(self, window, pos):
+        """Full layers: slot = position. SWA layers: sinks keep their slots, the rest go round a ring of W."""
+        if window is None or self.sizes[window] == self.max_len:
+            return pos
+        return torch.where(pos < self.sinks, pos, self.sinks + (pos - self.sinks) % window)
+
+    def memory_bytes(self):
+        return sum(t.numel() * t.element_size() for t in self.k + self.v)
+
+    # -- prefill: the prompt attends to itself with the training attention; the cache keeps what the
+    #    window will still need. `rows` (the prompt's G sample rows) get a copy each.
+
+    def begin_prefill(self, rows, T):
+        self.rows, self.prefill_len = rows, T
+        self.keep, self.keep_slots = {}, {}
+        for w in self.sizes:
+            pos = torch.arange(T, device=self.pos.device)
+            if w is not None:  # only the sinks and the last W positions survive in the ring
+                pos = pos[(pos < self.sinks) | (pos >= T - w)]
+            self.keep[w], self.keep_slots[w] = pos, self.slot_of(w, pos)
+            self.slot_pos[w][rows] = -1
+            self.slot_pos[w][rows.reshape(-1)[:, None], self.keep_slots[w]] = pos
+        self.pos[rows] = T
+
+    # -- decode: one new token per row at its own position
+
+    def begin_step(self):
+        rows = torch.arange(self.batch, device=self.pos.device)
+        self.step_slots, self.step_masks = {}, {}
+        for w in self.sizes:
+            slot = self.slot_of(w, self.pos)  # (B,)
+            self.slot_pos[w][rows, slot] = self.pos
+            held = self.slot_pos[w]  # (B, slots)
+            mask = visible(self.pos[:, None], held, w, self.sinks) & (held >= 0)
+            self.step_slots[w], self.step_masks[w] = slot, mask[:, None, None, :]  # (B, 1, 1, slots)
+
+    def end_step(self):
+        self.pos += 1
+
+    def attend(self, layer, q, k, v, impl):
+        w = self.windows[layer]
+        if self.rows is not None:  # prefill: q, k, v (P, H, T, D) for P prompts of length T
+            y = sliding_window_attention(q, k, v, w, self.sinks, impl=impl)
+            G = self.rows.shape[1]
+            keep, slots = self.keep[w], self.keep_slots[w]
+            for dst, src in ((self.k[layer], k), (self.v[layer], v)):
+                kept = src[:, :, keep].repeat_interleave(G, dim=0)  # (P * G, Hkv, kept, D)
+                dst[self.rows.reshape(-1)[:, None], :, slots] = kept.transpose(1, 2)
+            return y
+        rows = torch.arange(self.batch, device=q.device)
+        slot = self.step_slots[w]
+        self.k[layer][rows, :, slot] = k[:, :, 0]
+        self.v[layer][rows, :, slot] = v[:, :, 0]
+        return F.scaled_dot_product_attention(
+            q, self.k[layer], self.v[layer], attn_mask=self.step_masks[w], enable_gqa=q.shape[1] != k.shape[1]
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# sampling
+
+
+@dataclass
+class Generation:
+    tokens: torch.Tensor  # (B, max_new_tokens) generated ids, EOS included, padding after it
+    logprobs: torch.Tensor  # (B, max_new_tokens) log-prob of each token under log_softmax(logits / temperature)
+    mask: torch.Tensor  # (B, max_new_tokens) True for real generated tokens (up to and including EOS)
+    truncated: torch.Tensor  # (B,) True where the row hit max_new_tokens without EOS
+    prompt_rows: torch.Tensor  # (B,) which prompt each row continues
+
+
+def check_sampling(temperature, top_p, top_k, max_new_tokens):
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0 (0 = off), got {top_k}")
+
+
+def sample(logits, temperature, top_p, top_k, generator):
+    """
+    logits (B, V) -> tokens (B,), logprobs (B,). The log-prob is that of the temperature-scaled
+    distribution (what rl.py's training forward computes); top-k / top-p only restrict the draw.
+    Greedy (temperature 0) reports log_softmax(logits).
+    """
+    logits = logits.float()
+    if temperature == 0:
+        tokens = logits.argmax(-1)
+        return tokens, F.log_softmax(logits, -1).gather(-1, tokens[:, None])[:, 0]
+    logprobs = F.log_softmax(logits / temperature, -1)
+    draw = logprobs
+    if top_k > 0:
+        kth = draw.topk(min(top_k, draw.shape[-1]), dim=-1).values[:, -1:]
+        draw = draw.masked_fill(draw < kth, float("-inf"))
+    if top_p < 1:
+        sorted_lp, order = draw.sort(dim=-1, descending=True)
+        cum = sorted_lp.exp().cumsum(-1)
+        drop_sorted = cum - sorted_lp.exp() >= top_p  # keep the smallest prefix reaching top_p
+        draw = draw.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    # Gumbel-max draws from softmax(draw) with our own generator, no host sync
+    u = torch.rand(draw.shape, generator=generator, device=draw.device).clamp_(1e-10, 1)
+    tokens = (draw - torch.log(-torch.log(u))).argmax(-1)
+    return tokens, logprobs.gather(-1, tokens[:, None])[:, 0]
+
+
+@torch.no_grad()
+def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
+             seed=0, stop_check_every=1):
+    """
+    prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
+    the G rows of prompt p being rows p*G .. p*G + G-1.
+    """
+    check_sampling(temperature, top_p, top_k, max_new_tokens)
+    device = model.embed_tokens.weight.device
+    context = model.config.max_position_embeddings
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"prompt {i} is empty")
+        if len(p) + max_new_tokens > context:
+            raise ValueError(
+                f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} that exceeds the model's context of {context}"
+            )
+    B, G = len(prompts) * group_size, group_size
+    max_len = max(len(p) for p in prompts) + max_new_tokens
+    dtype = model.embed_tokens.weight.dtype
+    cache = KVCache(model, B, max_len, device, dtype)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    eos = torch.tensor(eos_ids, device=device)
+
+    # 1. prefill, prompts of equal length together; the last logits give each row's first token
+    last_logits = torch.empty(B, model.config.vocab_size, device=device, dtype=torch.float32)
+    by_length = {}
+    for i, p in enumerate(prompts):
+        by_length.setdefault(len(p), []).append(i)
+    for T, idx in by_length.items():
+        ids = torch.tensor([prompts[i] for i in idx], device=device)  # (P, T)
+        rows = torch.tensor(idx, device=device)[:, None] * G + torch.arange(G, device=device)  # (P, G)
+        cache.begin_prefill(rows, T)
+        logits = model.lm_head(model.hidden_states(ids, cache=cache)[:, -1]).float()  # (P, vocab)
+        last_logits[rows.reshape(-1)] = logits.repeat_interleave(G, dim=0)
+    cache.rows = None
+
+    # 2. decode
+    tokens = torch.full((B, max_new_tokens), eos_ids[0], device=device)
+    logprobs = torch.zeros(B, max_new_tokens, device=device)
+    mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    logits = last_logits
+    for t in range(max_new_tokens):
+        tok, lp = sample(logits, temperature, top_p, top_k, generator)
+        tokens[:, t] = torch.where(done, tokens[:, t], tok)
+        logprobs[:, t] = torch.where(done, 0.0, lp)
+        mask[:, t] = ~done
+        done = done | torch.isin(tok, eos)
+        if t == max_new_tokens - 1 or (t % stop_check_every == 0 and bool(done.all())):
+            break
+        cache.begin_step()
+        logits = model(tokens[:, t : t + 1], positions=cache.pos[:, None], cache=cache)[:, -1].float()
+        cache.end_step()
+    prompt_rows = torch.arange(len(prompts), device=device).repeat_interleave(G)
+    return Generation(tokens, logprobs, mask, ~done, prompt_rows)
+
+
+def completions(tokenizer, gen):
+    """Decoded text per row, without EOS or padding."""
+    lengths = gen.mask.sum(1).tolist()
+    out = []
+    for row, n in zip(gen.tokens.tolist(), lengths):
+        ids = row[:n]
+        if ids and ids[-1] in tokenizer.eos_ids:
+            ids = ids[:-1]
+        out.append(tokenizer.decode(ids))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# try it
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Prompt in, completions out, for any model directory or checkpoint.")
+    parser.add_argument("--model", default="base_model", help="a Hugging Face directory or a swarr .pt checkpoint")
+    parser.add_argument("--prompt", action="append", required=True, help="repeat for several prompts")
+    parser.add_argument("--window", default="config", help="an int, 'none' for full attention, or 'config'")
+    parser.add_argument("--sinks", type=int, default=0)
+    parser.add_argument("--n", type=int, default=1, help="completions per prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    model, tokenizer = load_model(args.model, parse_window(args.window), args.sinks, device=args.device)
+    prompts = [tokenizer.encode(tokenizer.render_prompt(p)) for p in args.prompt]
+    gen = generate(model, prompts, args.max_new_tokens, tokenizer.eos_ids, group_size=args.n,
+                   temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed)
+    for row, text in enumerate(completions(tokenizer, gen)):
+        p = row // args.n
+        cut = " [cut at max-new-tokens]" if gen.truncated[row] else ""
+        print(f"--- prompt {p}, sample {row % args.n}{cut}\n{args.prompt[p]}{text}")
+
+
+if __name__ == "__main__":
+    main()

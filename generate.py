@@ -67,8 +67,8 @@ class Tokenizer:
 
     def render_prompt(self, prompt):
         """The text the model sees before its response: the chat template if it has one, else plain."""
-        if self.chat_template is None:
-            return prompt + "\n"
+        if self.chat_template is None:  # plain: the prompt, then the response on a new line
+            return prompt.rstrip("\n") + "\n"
         return render_chat_template(self.chat_template, prompt, self.bos_token, self.eos_token)
 
 
@@ -207,9 +207,13 @@ class KVCache:
         slot = self.step_slots[w]
         self.k[layer][rows, :, slot] = k[:, :, 0]
         self.v[layer][rows, :, slot] = v[:, :, 0]
-        return F.scaled_dot_product_attention(
-            q, self.k[layer], self.v[layer], attn_mask=self.step_masks[w], enable_gqa=q.shape[1] != k.shape[1]
-        )
+        # one query per row: the G query heads sharing a kv head become G "queries" of that head,
+        # so SDPA reads each cached key once, with no GQA expansion (its GQA path with a mask falls
+        # back to a kernel that copies the whole cache every step)
+        B, Hq, _, D = q.shape
+        Hkv = k.shape[1]
+        y = F.scaled_dot_product_attention(q.view(B, Hkv, Hq // Hkv, D), self.k[layer], self.v[layer], attn_mask=self.step_masks[w])
+        return y.view(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,9 +266,42 @@ def sample(logits, temperature, top_p, top_k, generator):
     return tokens, logprobs.gather(-1, tokens[:, None])[:, 0]
 
 
+class DecodeStep:
+    """
+    One decode step: feed each row's last token at its own position, return the next logits.
+    On CUDA the step is captured once as a CUDA graph and replayed: a step launches a few hundred
+    small kernels, and at batch sizes that fit on one GPU launching them costs more than running
+    them. Capturing works because the cache never changes shape; the first step runs eagerly,
+    which warms up the kernels the capture will record.
+    """
+
+    def __init__(self, model, cache, batch, device, cuda_graph):
+        self.model, self.cache, self.cuda_graph = model, cache, cuda_graph
+        self.graph, self.steps = None, 0
+        self.token_in = torch.zeros(batch, 1, dtype=torch.long, device=device)
+
+    def eager(self):
+        self.cache.begin_step()
+        logits = self.model(self.token_in, positions=self.cache.pos[:, None], cache=self.cache)[:, -1].float()
+        self.cache.end_step()
+        return logits
+
+    def __call__(self, token):
+        self.token_in.copy_(token[:, None])
+        self.steps += 1
+        if not self.cuda_graph or self.steps == 1:
+            return self.eager()
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.logits_out = self.eager()
+        self.graph.replay()
+        return self.logits_out
+
+
 @torch.no_grad()
 def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-             seed=0, stop_check_every=1):
+             seed=0, stop_check_every=1, cuda_graph=True):
     """
     prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
     the G rows of prompt p being rows p*G .. p*G + G-1.
@@ -304,6 +341,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     logprobs = torch.zeros(B, max_new_tokens, device=device)
     mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
+    step = DecodeStep(model, cache, B, device, cuda_graph and device.type == "cuda")
     logits = last_logits
     for t in range(max_new_tokens):
         tok, lp = sample(logits, temperature, top_p, top_k, generator)
@@ -313,9 +351,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
         done = done | torch.isin(tok, eos)
         if t == max_new_tokens - 1 or (t % stop_check_every == 0 and bool(done.all())):
             break
-        cache.begin_step()
-        logits = model(tokens[:, t : t + 1], positions=cache.pos[:, None], cache=cache)[:, -1].float()
-        cache.end_step()
+        logits = step(tokens[:, t])
     prompt_rows = torch.arange(len(prompts), device=device).repeat_interleave(G)
     return Generation(tokens, logprobs, mask, ~done, prompt_rows)
 

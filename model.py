@@ -18,6 +18,7 @@ rename, not a conversion table.
 import json
 import math
 import os
+import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -477,3 +478,16 @@ def load_checkpoint(file, device="cpu", dtype=None):
         model = Model(config)
     model.load_weights({hf_name(k): v for k, v in ckpt["model"].items()}, device, dtype)
     return model, ckpt
+
+
+def rng_state():
+    """Every random stream a training run draws from, for exact resumption."""
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -39,7 +39,7 @@ class Tokenizer:
     def __init__(self, path):
         from tokenizers import Tokenizer as HFTokenizer
 
-        path = Path(path)
+        path = self.path = Path(path)
         if not (path / "tokenizer.json").exists():
             raise FileNotFoundError(f"{path / 'tokenizer.json'} not found")
         self.tok = HFTokenizer.from_file(str(path / "tokenizer.json"))

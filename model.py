@@ -450,6 +450,30 @@ def config_to_hf(config):
     return hf, renamed
 
 
+def token_logprobs(model, input_ids, temperature=1.0, chunk=2048):
+    """
+    log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
+    (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
+    vocab) logits are never held at once (152k-token vocabularies make them the largest tensor of
+    a long sequence): the head runs on chunks of positions, each recomputed in the backward pass.
+    """
+    hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
+    targets = input_ids[:, 1:]  # (B, T - 1)
+    out = []
+    for s in range(0, hidden.shape[1], chunk):
+        h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]
+        if torch.is_grad_enabled():
+            out.append(torch.utils.checkpoint.checkpoint(head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
+        else:
+            out.append(head_logprobs(model.lm_head, h, t, temperature))
+    return torch.cat(out, dim=1)
+
+
+def head_logprobs(lm_head, hidden, targets, temperature):
+    logits = lm_head(hidden).float() / temperature  # (B, chunk, vocab)
+    return logits.log_softmax(-1).gather(-1, targets[..., None])[..., 0]
+
+
 # ----------------------------------------------------------------------------------------------
 # swarr checkpoints (sft.py, rl.py): plain tensors and Python values, loaded with weights_only=True
 

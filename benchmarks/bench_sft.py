@@ -1,0 +1,132 @@
+"""
+SFT throughput on the GPU: swarr's forward + backward (the loss sft.py computes) beside Hugging Face
+transformers' on the same shape in the same run. A Qwen2.5-1.5B-shaped model with random weights,
+bf16 weights, B=1, T=4096 and 16384, W=4096 (transformers configured with the same window).
+
+    python benchmarks/bench_sft.py [--lengths 4096,16384] [--out bench.md]
+
+First checks on the GPU, on a small model in float32, that swarr's loss and gradients equal
+transformers' with the same weights and window.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from model import Model, config_from_hf, hf_name  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lengths", default="4096,16384")
+parser.add_argument("--window", type=int, default=4096)
+parser.add_argument("--reps", type=int, default=5)
+parser.add_argument("--out", default=None)
+args = parser.parse_args()
+device = "cuda"
+
+
+def hf_model(config, window, dtype):
+    cfg = transformers.Qwen2Config(**{k: v for k, v in config.items() if k != "model_type"}, use_sliding_window=True,
+                                   sliding_window=window, max_window_layers=0)
+    cfg.layer_types = ["sliding_attention"] * cfg.num_hidden_layers
+    return transformers.Qwen2ForCausalLM(cfg).to(device=device, dtype=dtype)
+
+
+def ours_from(hf, config, window):
+    model = Model(config_from_hf(config))
+    model.load_weights({n: t for n, t in hf.state_dict().items()}, device, next(hf.parameters()).dtype)
+    model.set_window(window)
+    return model
+
+
+def ours_loss(model, ids):
+    from model import token_logprobs
+    return -token_logprobs(model, ids).mean()
+
+
+def hf_loss(model, ids):
+    return model(ids, labels=ids).loss
+
+
+# ---- correctness: same weights, same window, float32, small shape
+small = dict(model_type="qwen2", vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
+             num_key_value_heads=2, head_dim=32, max_position_embeddings=4096, tie_word_embeddings=True, rope_theta=1e6)
+torch.manual_seed(0)
+hf_small = hf_model(small, 64, torch.float32)
+ours_small = ours_from(hf_small, small, 64)
+ids = torch.randint(0, 1000, (2, 300), device=device)
+a, b = ours_loss(ours_small, ids), hf_loss(hf_small, ids)
+a.backward(), b.backward()
+grad_err = max((ours_small.get_parameter(n.removeprefix("model.")).grad - p.grad).abs().max().item()
+               for n, p in hf_small.named_parameters() if n != "lm_head.weight")
+print(f"correctness: loss ours {a.item():.6f} transformers {b.item():.6f}; max grad difference {grad_err:.2e}")
+assert abs(a.item() - b.item()) < 1e-4 and grad_err < 1e-4
+del hf_small, ours_small
+
+# ---- throughput at the Qwen2.5-1.5B shape
+big = dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+           num_key_value_heads=2, head_dim=128, max_position_embeddings=32768, tie_word_embeddings=True, rope_theta=1e6, rms_norm_eps=1e-6)
+n_params = 1.54e9
+print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}  transformers {transformers.__version__}")
+
+
+def bench(step, reps):
+    for _ in range(2):
+        step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / reps, torch.cuda.max_memory_allocated() / 2**30
+
+
+rows = []
+torch.manual_seed(0)
+hf = hf_model(big, args.window, torch.bfloat16)
+ours = ours_from(hf, big, args.window)
+for T in [int(t) for t in args.lengths.split(",")]:
+    ids = torch.randint(0, 151000, (1, T), device=device)
+    checkpointing = T > 8192
+    variants = {}
+
+    def hf_step():
+        hf.zero_grad(set_to_none=True)
+        hf_loss(hf, ids).backward()
+
+    def ours_step():
+        ours.zero_grad(set_to_none=True)
+        ours_loss(ours, ids).backward()
+
+    for impl in ("sdpa", "flash_attention_2", "flex_attention"):
+        try:
+            hf.set_attn_implementation(impl)
+            hf.gradient_checkpointing_enable() if checkpointing else hf.gradient_checkpointing_disable()
+            hf.train()
+            variants[f"transformers ({impl})"] = bench(hf_step, args.reps)
+        except Exception as e:  # an implementation this install lacks
+            print(f"  transformers {impl}: unavailable ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
+            torch.cuda.empty_cache()
+    ours.train()
+    ours.checkpointing = checkpointing
+    variants["swarr (auto: flex SWA)"] = bench(ours_step, args.reps)
+    peer = max(T / s for name, (s, _) in variants.items() if name.startswith("transformers"))
+    for name, (secs, mem) in variants.items():
+        tps = T / secs
+        mfu = 6 * n_params * tps / 989e12
+        rows.append((T, checkpointing, name, tps, mfu, mem, tps / peer))
+        print(f"  T={T:6d} {name:34s} {tps:9.0f} tokens/s  MFU {mfu:5.1%}  peak {mem:5.1f} GiB  {tps / peer:4.2f}x best transformers")
+
+table = ["| T | act. ckpt | implementation | tokens/s | MFU (6N, 989 TFLOP/s) | peak GiB | vs best transformers |", "|---|---|---|---|---|---|---|"]
+for T, ck, name, tps, mfu, mem, ratio in rows:
+    table.append(f"| {T} | {'yes' if ck else 'no'} | {name} | {tps:.0f} | {mfu:.1%} | {mem:.1f} | {ratio:.2f}x |")
+text = "\n".join(table)
+print("\n" + text)
+if args.out:
+    with open(args.out, "a") as f:
+        f.write(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}, transformers {transformers.__version__}, B=1, W={args.window}, bf16 weights, fwd+bwd\n\n{text}\n")

@@ -1,0 +1,290 @@
+"""
+Stage 1 of SWARR: convert a full-attention model to sliding-window attention and recover it with
+supervised fine-tuning. Nothing is pretrained anew: the weights start as the base model's, only
+the attention mask changes (see model.Model.set_window).
+
+    python sft.py --window 48 --max-steps 200                      # shipped base model, synthetic task
+    python sft.py --model ~/models/Qwen2.5-0.5B-Instruct --data gsm8k_sft.jsonl \\
+        --window 4096 --max-len 4096 --batch-size 4 --grad-accum 8 --lr 1e-5 --checkpointing
+
+Data: JSON lines {"prompt", "response", ...} (data/convert.py makes them from GSM8K / MATH);
+by default the synthetic task's SFT split (data/synthetic.py). The loss covers the response tokens
+and the EOS after them; the prompt is rendered as at inference (chat template or plain).
+Batches are length-bucketed: sequences of similar length share a batch, so little is padding, and
+no two documents ever share a row (nothing to mask between documents).
+
+Writes out/sft.pt (weights, config with its window, tokenizer location, args) atomically every
+--save-every steps and at the end; --resume continues from it exactly (optimizer, schedule, data
+position and RNG). Metrics go to a JSON-lines log beside it.
+"""
+import argparse
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data import read_jsonl
+from data.synthetic import DEFAULT_TASK, in_memory_splits
+from generate import load_model, parse_window
+from model import load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
+
+
+def get_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="base_model", help="a Hugging Face directory (or a swarr .pt) to start from")
+    p.add_argument("--data", default=None, help="training JSON lines; default: the synthetic task's SFT split")
+    p.add_argument("--val-data", default=None, help="validation JSON lines; default: the synthetic val split")
+    p.add_argument("--window", default=str(DEFAULT_TASK["window"]), help="an int, 'none' (full attention) or 'config'")
+    p.add_argument("--sinks", type=int, default=0)
+    p.add_argument("--full-layers", default="", help="comma-separated layers that keep full attention")
+    p.add_argument("--out", default="out/sft.pt")
+    p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
+    p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
+    p.add_argument("--max-len", type=int, default=2048, help="longer examples are skipped (and counted)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch")
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--min-lr-ratio", type=float, default=0.1)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --epochs")
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--val-size", type=int, default=256)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
+    args = p.parse_args(argv)
+    args.window = parse_window(args.window)
+    args.full_layers = tuple(int(i) for i in args.full_layers.split(",") if i.strip())
+    if args.batch_size < 1 or args.grad_accum < 1:
+        p.error("--batch-size and --grad-accum must be >= 1")
+    return args
+
+
+# ----------------------------------------------------------------------------------------------
+# data: records -> token ids with a loss mask -> length-bucketed batches
+
+
+def load_records(path, split):
+    if path is None:  # the synthetic task, generated in memory: no files needed on a fresh machine
+        return in_memory_splits(**DEFAULT_TASK["splits"])[split]
+    return read_jsonl(path, need=("prompt", "response"))
+
+
+def tokenize(records, tokenizer, max_len, all_tokens, source):
+    """-> list of (ids, loss_mask) and the number of examples skipped for being longer than max_len."""
+    examples, skipped = [], 0
+    for i, r in enumerate(records):
+        prompt = tokenizer.encode(tokenizer.render_prompt(r["prompt"]))
+        response = tokenizer.encode(r["response"])
+        if not response:
+            raise ValueError(f"{source}: record {i + 1} has a response that tokenizes to nothing")
+        ids = prompt + response + [tokenizer.eos_ids[0]]
+        if len(ids) > max_len:
+            skipped += 1
+            continue
+        # mask[t] says whether ids[t] is a target: the response and its EOS (everything but the first token with --all-tokens)
+        mask = [all_tokens] * len(prompt) + [True] * (len(response) + 1)
+        mask[0] = False
+        examples.append((ids, mask))
+    if not examples:
+        raise ValueError(f"{source}: no usable examples (all {skipped} longer than --max-len {max_len})")
+    return examples, skipped
+
+
+def epoch_batches(examples, batch_size, seed, epoch):
+    """Shuffle, then sort within pools of 64 batches by length: little padding, still random."""
+    rng = random.Random(f"{seed}/{epoch}")
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    pool = batch_size * 64
+    batches = []
+    for s in range(0, len(order), pool):
+        chunk = sorted(order[s : s + pool], key=lambda i: len(examples[i][0]))
+        batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples, idx, pad_id, device):
+    T = max(len(examples[i][0]) for i in idx)
+    ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(idx), T, dtype=torch.bool)
+    for row, i in enumerate(idx):
+        seq, m = examples[i]
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = torch.tensor(m)
+    return ids.to(device), mask[:, 1:].to(device)  # mask aligned with targets ids[:, 1:]
+
+
+def sequence_loss(model, ids, target_mask, device):
+    """Summed negative log-likelihood of the masked targets, and their count."""
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        logprobs = token_logprobs(model, ids)  # (B, T - 1)
+    return -(logprobs * target_mask).sum(), target_mask.sum()
+
+
+@torch.no_grad()
+def validation_loss(model, examples, batch_size, pad_id, device):
+    model.eval()
+    total, count = 0.0, 0
+    for s in range(0, len(examples), batch_size):
+        ids, mask = collate(examples, list(range(s, min(s + batch_size, len(examples)))), pad_id, device)
+        loss, n = sequence_loss(model, ids, mask, device)
+        total, count = total + loss.item(), count + n.item()
+    model.train()
+    return total / count
+
+
+def lr_at(step, args, total_steps):
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, total_steps - args.warmup))
+    return args.lr * (args.min_lr_ratio + (1 - args.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# arguments that must match for --resume to continue the same run
+RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "all_tokens", "max_len", "batch_size", "grad_accum",
+                "lr", "min_lr_ratio", "warmup", "weight_decay", "epochs", "max_steps", "seed")
+
+
+def main(argv=None):
+    args = get_args(argv)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    out = Path(args.out)
+    log_file = Path(args.log or out.with_suffix(".jsonl"))
+
+    # 1. the model, converted to SWA (weights in float32; bf16 autocast on GPU)
+    model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
+    model.impl, model.checkpointing = args.impl, args.checkpointing
+    context = model.config.max_position_embeddings
+    if args.max_len > context:
+        print(f"note: --max-len {args.max_len} exceeds the model's context {context}; using {context}")
+        args.max_len = context
+    windows = [w for w in model.config.layer_windows if w is not None]
+    if windows and max(windows) >= args.max_len:
+        print(f"note: window {max(windows)} >= --max-len {args.max_len}: SWA equals full attention on this data")
+
+    # 2. data
+    train, skipped = tokenize(load_records(args.data, "sft"), tokenizer, args.max_len, args.all_tokens, args.data or "synthetic sft")
+    val, _ = tokenize(load_records(args.val_data, "val")[: args.val_size], tokenizer, args.max_len, args.all_tokens, args.val_data or "synthetic val")
+    if skipped:
+        print(f"note: skipped {skipped} training examples longer than --max-len {args.max_len}")
+    pad_id = tokenizer.eos_ids[0]
+    batches_per_epoch = len(epoch_batches(train, args.batch_size, args.seed, 0))
+    total_steps = args.max_steps or args.epochs * batches_per_epoch // args.grad_accum
+    if total_steps < 1:
+        raise ValueError(f"nothing to train: {len(train)} examples give {batches_per_epoch} batches for --grad-accum {args.grad_accum}")
+
+    # 3. optimizer, and the state to resume from
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args.lr, betas=(0.9, 0.95), fused=args.device.startswith("cuda"))
+    step, epoch, batch_pos = 0, 0, 0
+    if args.resume:
+        if not out.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
+        resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
+        saved = ckpt.get("args", {})
+        changed = [k for k in RUN_IDENTITY if k in saved and saved[k] != json_value(getattr(args, k))]
+        if changed or "optimizer" not in ckpt:
+            raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
+        model.load_state_dict(resumed.state_dict())
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, epoch, batch_pos = ckpt["step"], ckpt["epoch"], ckpt["batch_pos"]
+        set_rng_state(ckpt["rng"])
+        print(f"resumed from {out} at step {step}")
+
+    def save(final=False):
+        save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
+                        step=step, epoch=epoch, batch_pos=batch_pos, optimizer=optimizer.state_dict(), rng=rng_state(), final=final)
+
+    # 4. train
+    model.train()
+    val_loss = validation_loss(model, val, args.batch_size, pad_id, args.device) if step == 0 else None
+    if val_loss is not None:
+        log(log_file, {"step": 0, "val_loss": val_loss})
+        print(f"step 0: val loss {val_loss:.4f}")
+    batches = epoch_batches(train, args.batch_size, args.seed, epoch)
+    bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
+    while step < total_steps:
+        t0 = time.perf_counter()
+        lr = lr_at(step, args, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        micro = []
+        for _ in range(args.grad_accum):  # the step's micro-batches, crossing into the next epoch if needed
+            if batch_pos == len(batches):
+                epoch, batch_pos = epoch + 1, 0
+                batches = epoch_batches(train, args.batch_size, args.seed, epoch)
+            micro.append(batches[batch_pos])
+            batch_pos += 1
+        n_targets = sum(sum(train[i][1]) for idx in micro for i in idx)  # the loss is a mean over the whole step
+        total_loss, tokens = 0.0, 0
+        for idx in micro:
+            ids, mask = collate(train, idx, pad_id, args.device)
+            loss, _ = sequence_loss(model, ids, mask, args.device)
+            (loss / n_targets).backward()
+            total_loss, tokens = total_loss + loss.item(), tokens + ids.numel()
+        loss_value = total_loss / n_targets
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at step {step + 1}: stopped; the last good checkpoint ({out}, if saved) is kept")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        dt = time.perf_counter() - t0
+        record = {"step": step, "epoch": epoch, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / dt, "sec": dt}
+        if step % args.eval_every == 0 or step == total_steps:
+            record["val_loss"] = validation_loss(model, val, args.batch_size, pad_id, args.device)
+        log(log_file, record)
+        bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / dt:.0f}", **({"val": f"{record['val_loss']:.3f}"} if "val_loss" in record else {}))
+        bar.update(1)
+        if step % args.save_every == 0 and step < total_steps:
+            save()
+    bar.close()
+    save(final=True)
+    print(f"wrote {out} (step {step}, val loss {record.get('val_loss', float('nan')):.4f})")
+    if args.export_hf:
+        export_hf(model, tokenizer, args.export_hf)
+    return model
+
+
+def export_hf(model, tokenizer, directory):
+    """A Hugging Face directory: the weights and config, with the tokenizer files copied beside."""
+    model.save_pretrained(directory)
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"):
+        if (tokenizer.path / name).exists():
+            shutil.copy(tokenizer.path / name, Path(directory) / name)
+    print(f"exported a Hugging Face directory to {directory}")
+
+
+def json_value(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def log(file, record):
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        raise SystemExit(f"error: {e}")

@@ -71,12 +71,12 @@ print(f"initialised {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M para
 # 3. the corpus: both styles at every difficulty
 splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "pretrain": True, "n_pretrain": args.n_pretrain, "n_sft": 0, "n_rl": 0,
                              "pretrain_carry_share": 0.5})
-write_jsonl(work / "pretrain.jsonl", splits["pretrain"])
+write_jsonl(work / "corpus.jsonl", splits["pretrain"])
 write_jsonl(work / "val.jsonl", in_memory_splits(**{**DEFAULT_TASK["splits"], "carry_share": 0.5})["val"])
 
 # 4. pretrain with full attention, loss on every token, then export the Hugging Face directory
 sft.main([
-    "--model", str(init), "--data", str(work / "pretrain.jsonl"), "--val-data", str(work / "val.jsonl"),
+    "--model", str(init), "--data", str(work / "corpus.jsonl"), "--val-data", str(work / "val.jsonl"),
     "--window", "none", "--all-tokens", "--max-len", "1024", "--out", str(work / "pretrain.pt"),
     "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup", "200",
     "--weight-decay", "0.1", "--eval-every", "500", "--save-every", "1000", "--seed", str(args.seed), "--device", args.device,

@@ -159,7 +159,9 @@ def flex_block_mask(Tq, Tk, window, sinks, device):
     def mask_mod(b, h, q_idx, kv_idx):
         return visible(q_idx + offset, kv_idx, window, sinks)
 
-    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=Tq, KV_LEN=Tk, device=device)
+    # _compile builds the block mask block by block; uncompiled it materialises the Tq x Tk mask
+    # (128 GiB at 128k tokens)
+    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=Tq, KV_LEN=Tk, device=device, _compile=True)
 
 
 def flex_attention(q, k, v, window, sinks=0):

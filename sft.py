@@ -45,7 +45,7 @@ def get_args(argv=None):
     p.add_argument("--out", default="out/sft.pt")
     p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
     p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
-    p.add_argument("--max-len", type=int, default=2048, help="longer examples are skipped (and counted)")
+    p.add_argument("--max-len", type=int, default=None, help="longer examples are skipped (and counted); default: the context")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch")
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--lr", type=float, default=3e-4)
@@ -171,6 +171,7 @@ def main(argv=None):
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
     context = model.config.max_position_embeddings
+    args.max_len = args.max_len or context
     if args.max_len > context:
         print(f"note: --max-len {args.max_len} exceeds the model's context {context}; using {context}")
         args.max_len = context

@@ -1,0 +1,119 @@
+"""
+One GRPO step on the GPU, timed by phase as rl.grpo_step reports it: generation (sampling with
+the rolling KV cache, on the bf16 copy of the weights), the log-prob forward (the training forward
+of every kept row, bf16 autocast over fp32 master weights) and the update (the backward pass,
+which with activation checkpointing recomputes each block's forward, then clipping, AdamW and
+refreshing the sampler's bf16 copy). A Qwen2.5-1.5B-shaped model with random weights,
+32 prompts x 8 samples of 128 random tokens, 512 new tokens forced (no EOS can occur), a random
+reward per sample (so no group is skipped and every row is trained on), full attention beside SWA.
+
+    python benchmarks/bench_rl.py [--windows none,256] [--micro-batch 16] [--out bench.md]
+    python benchmarks/bench_rl.py --tiny      # a tiny config, on the CPU too: checks the script runs
+"""
+import argparse
+import os
+import random
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rl  # noqa: E402
+from model import Config, Model, config_from_hf  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--prompts", type=int, default=32)
+parser.add_argument("--group-size", type=int, default=8)
+parser.add_argument("--prompt-len", type=int, default=128)
+parser.add_argument("--new-tokens", type=int, default=512)
+parser.add_argument("--micro-batch", type=int, default=16, help="rows per training forward")
+parser.add_argument("--windows", default="none,256", help="attention of each timed row: 'none' (full) or a window")
+parser.add_argument("--steps", type=int, default=1, help="timed steps per row (their mean is reported)")
+parser.add_argument("--tiny", action="store_true", help="a tiny model and batch, for a smoke test (CPU if no GPU)")
+parser.add_argument("--out", default=None, help="append the table to this file")
+args = parser.parse_args()
+device = "cuda" if torch.cuda.is_available() else "cpu"
+if not args.tiny and device == "cpu":
+    raise SystemExit("error: the benchmark needs a GPU (use --tiny for a CPU smoke test)")
+
+if args.tiny:
+    config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
+    args.prompts, args.group_size, args.prompt_len, args.new_tokens, args.micro_batch = 4, 4, 16, 32, 8
+    args.windows = ",".join(w if w == "none" else "8" for w in args.windows.split(","))
+else:
+    config = config_from_hf(dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                                 num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=32768,
+                                 tie_word_embeddings=True, rope_theta=1e6, rms_norm_eps=1e-6))
+torch.manual_seed(0)
+model = Model(config).to(device)  # fp32 master weights
+with torch.no_grad():
+    for name, p in model.named_parameters():
+        if p.dim() == 2:  # GPT-2 style init: a well-behaved random model, not a saturated one
+            p.normal_(0, 0.02)
+model.checkpointing = True
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=device == "cuda")
+sampler = rl.make_sampler(model, device)  # the bf16 copy generation runs on (the model itself on CPU)
+gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+print(f"{gpu}  torch {torch.__version__}  {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+
+
+class NoTokenizer:
+    """generate's eos_ids and completions' decode, for random token ids: no text is needed."""
+
+    eos_ids = [-1]  # no token ends a sample: every row runs to --new-tokens
+
+    def decode(self, ids):
+        return ""
+
+
+rewards = random.Random(0)
+
+
+def random_reward(text, gold):
+    return rewards.random()  # rewards of a group never all equal: every row is trained on
+
+
+def grpo_args(prompts, new_tokens):
+    return rl.get_args(["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
+                        "--micro-batch", str(args.micro_batch), "--checkpointing", "--device", device])
+
+
+rows = []
+for window in args.windows.split(","):
+    w = None if window == "none" else int(window)
+    for m in (model, sampler):
+        m.set_window(w)
+    # warm-up: kernels, cuBLAS handles, AdamW's state, the CUDA-graph decode path
+    warm = torch.randint(0, config.vocab_size, (2, args.prompt_len)).tolist()
+    rl.grpo_step(model, optimizer, warm, ["-"] * 2, NoTokenizer(), grpo_args(2, 16), random_reward, 0, sampler)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    timed = []
+    for step in range(args.steps):
+        prompts = torch.randint(0, config.vocab_size, (args.prompts, args.prompt_len)).tolist()
+        m = rl.grpo_step(model, optimizer, prompts, ["-"] * args.prompts, NoTokenizer(), grpo_args(args.prompts, args.new_tokens),
+                         random_reward, step + 1, sampler)
+        assert m["len_mean"] == args.new_tokens and m["kept_share"] == 1.0 and m["updates"] == 1, m
+        timed.append(m)
+    mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
+    mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+    samples = args.prompts * args.group_size
+    name = "full attention" if w is None else f"SWA W={w}"
+    rows.append((name, mean, samples * args.new_tokens / mean["gen_s"], mem))
+    print(f"  {name:16s} generation {mean['gen_s']:6.2f} s  log-prob forward {mean['fwd_s']:6.2f} s  update {mean['update_s']:6.2f} s"
+          f"  step {mean['sec']:6.2f} s  peak {mem:.1f} GiB  |logp diff| {mean['logp_diff']:.2e}")
+
+table = ["| attention | generation s | generated tokens/s | log-prob forward s | update s | reward s | step s | peak GiB | mean abs logp gen - train |",
+         "|---|---|---|---|---|---|---|---|---|"]
+for name, m, tps, mem in rows:
+    table.append(f"| {name} | {m['gen_s']:.2f} | {tps:.0f} | {m['fwd_s']:.2f} | {m['update_s']:.2f} | {m['reward_s']:.3f} | {m['sec']:.2f}"
+                 f" | {mem:.1f} | {m['logp_diff']:.1e} |")
+text = "\n".join(table)
+print("\n" + text)
+if args.out:
+    with open(args.out, "a") as f:
+        f.write(f"\n{gpu}, torch {torch.__version__}, one GRPO step: {args.prompts} prompts x {args.group_size} samples, "
+                f"prompt {args.prompt_len}, {args.new_tokens} new tokens, micro-batch {args.micro_batch}, "
+                f"{'bf16 autocast, ' if device == 'cuda' else ''}fp32 master weights, activation checkpointing"
+                f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

@@ -1,0 +1,501 @@
+"""
+Stage 2 of SWARR: adapt the SFT'd sliding-window model with on-policy GRPO on math prompts, so it
+learns reasoning that fits its window (on the synthetic task: the carry-forward style, whose every
+step reads only the line before it, over look-back, which reads past the window).
+
+    python rl.py                                                     # out/sft.pt, synthetic task
+    python rl.py --init out/sft.pt --data gsm8k_rl.jsonl --eval-data gsm8k_test.jsonl \\
+        --prompts-per-step 64 --group-size 8 --max-new-tokens 1024 --lr 1e-6 --micro-batch 8 --checkpointing
+
+Data: JSON lines {"prompt", "answer", ...} (data/convert.py); by default the synthetic task's RL
+split (data.synthetic.DEFAULT_TASK's rl_steps: the difficulties where look-back reaches past the
+window). Held-out accuracy: greedy and sampled pass@1 on --eval-data (default: the synthetic test
+sets of those difficulties).
+
+One step (grpo_step):
+  1. sample G completions for each of P prompts with generate.generate, the rolling SWA cache: the
+     policy samples under the same attention it is trained with;
+  2. reward each with reward.math_reward; advantage = reward - mean reward of its group;
+  3. a token-level policy-gradient loss over every kept completion token of the step (divided by
+     their count, as Dr. GRPO and DAPO do), from log-probs of a training forward at the sampling
+     temperature. One epoch and one minibatch (the default) is plain on-policy REINFORCE with a
+     group baseline; --ppo-epochs / --minibatches > 1 reuse the samples with DAPO's clipped ratio.
+
+Writes out/rl.pt atomically every --save-every steps and at the end; --resume continues it exactly
+(optimizer, step, data position, RNG; sampling seeds derive from (seed, step)). Metrics go to a
+JSON-lines log beside it.
+"""
+import argparse
+import copy
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from data import iter_jsonl
+from data.synthetic import DEFAULT_TASK, detect_style, in_memory_splits
+from generate import completions, generate, load_model, parse_window
+from model import load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
+from reward import math_reward, parse_gold
+from sft import export_hf, json_value, log
+
+
+def get_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--init", default="out/sft.pt", help="an SFT checkpoint or a Hugging Face directory")
+    p.add_argument("--data", default=None, help="RL prompts, JSON lines with prompt and answer; default: the synthetic RL split")
+    p.add_argument("--eval-data", default=None, help="comma-separated JSON-lines files; default: the synthetic test sets of the RL difficulties")
+    p.add_argument("--window", default="config", help="'config' (the checkpoint's own), an int, or 'none' (full attention)")
+    p.add_argument("--sinks", type=int, default=0)
+    p.add_argument("--full-layers", default="", help="comma-separated layers that keep full attention")
+    p.add_argument("--out", default="out/rl.pt")
+    p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
+    p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl (out/rl.jsonl)")
+    # sampling
+    p.add_argument("--prompts-per-step", type=int, default=8, help="P; P * G samples per step (8 * 8 fits a CPU)")
+    p.add_argument("--group-size", type=int, default=8, help="G samples per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=384, help="room for the synthetic carry-forward answer, k^2 + 2k + 8 chars (296 at k=16)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    # the objective
+    p.add_argument("--std-norm", action="store_true", help="divide advantages by the group's std (GRPO's z-score)")
+    p.add_argument("--skip-zero-std", action=argparse.BooleanOptionalAction, default=True,
+                   help="drop groups whose rewards are all equal (no signal) from the loss and its token count")
+    p.add_argument("--mask-truncated", action="store_true", help="no gradient for completions cut at --max-new-tokens")
+    p.add_argument("--ppo-epochs", type=int, default=1, help="passes over each step's samples")
+    p.add_argument("--minibatches", type=int, default=1, help="optimizer steps per pass")
+    p.add_argument("--clip-low", type=float, default=0.2)
+    p.add_argument("--clip-high", type=float, default=0.28, help="DAPO's clip-higher: more room to raise unlikely tokens")
+    p.add_argument("--kl-beta", type=float, default=0.0, help="weight of a k3 KL penalty to the initial policy")
+    # optimisation
+    p.add_argument("--lr", type=float, default=1e-4, help="for the synthetic model; ~1e-6 to 1e-5 for real LLMs")
+    p.add_argument("--warmup", type=int, default=10, help="steps of linear warm-up, then constant")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--micro-batch", type=int, default=16, help="rows per training forward (gradients accumulate)")
+    p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    # evaluation, checkpoints
+    p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--eval-size", type=int, default=64, help="prompts per eval file")
+    p.add_argument("--eval-samples", type=int, default=4, help="samples per prompt for sampled pass@1")
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    args.window = parse_window(args.window)
+    args.full_layers = tuple(int(i) for i in args.full_layers.split(",") if i.strip())
+    if args.group_size < 2:
+        p.error(f"--group-size must be >= 2 (GRPO's baseline is the mean of a prompt's samples), got {args.group_size}")
+    if args.max_new_tokens < 1:
+        p.error(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    if args.temperature <= 0:
+        p.error("--temperature must be > 0: GRPO trains on sampled completions")
+    for name in ("prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every", "eval_samples", "save_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if min(args.clip_low, args.clip_high, args.kl_beta) < 0 or args.clip_low >= 1:
+        p.error("--clip-low must be in [0, 1), --clip-high and --kl-beta >= 0")
+    return args
+
+
+# ----------------------------------------------------------------------------------------------
+# data: records -> prompt token ids and gold answers
+
+
+def read_records(path, split, splits=None):
+    """-> [(where, record)]; `where` (the line, or the record's number) is for messages."""
+    if path is None:  # the synthetic task, generated in memory
+        return [(f"#{i + 1}", r) for i, r in enumerate(splits[split])]
+    return [(f"line {line}", r) for line, r in iter_jsonl(path, need=("prompt", "answer"))]
+
+
+def prepare(records, tokenizer, max_new_tokens, context, source):
+    """-> (prompt token lists, gold answers, synthetic?). Drops, and reports, what cannot be used."""
+    prompts, golds, bad, too_long = [], [], [], 0
+    for where, r in records:
+        if parse_gold(r["answer"]) is None:  # the grader could never score it 1: noise, not signal
+            bad.append(f"{where} {r['prompt'][:60]!r}")
+            continue
+        ids = tokenizer.encode(tokenizer.render_prompt(r["prompt"]))
+        if len(ids) + max_new_tokens > context:
+            too_long += 1
+            continue
+        prompts.append(ids)
+        golds.append(r["answer"])
+    if bad:
+        print(f"note: {source}: dropped {len(bad)} of {len(records)} prompts whose gold answer reward.py cannot parse: {'; '.join(bad[:3])}")
+    if too_long:
+        print(f"note: {source}: dropped {too_long} prompts longer than the context {context} minus --max-new-tokens")
+    if not prompts:
+        raise ValueError(f"{source}: no usable prompts ({len(bad)} without a parseable gold answer, {too_long} too long)")
+    synthetic = all("steps" in r for _, r in records)  # synthetic records carry their difficulty
+    return prompts, golds, synthetic
+
+
+def epoch_order(n, seed, epoch):
+    order = list(range(n))
+    random.Random(f"{seed}/{epoch}").shuffle(order)
+    return order
+
+
+def seed_of(*parts):
+    """A 63-bit seed from (seed, step, ...): a resumed run draws exactly what an uninterrupted one would."""
+    return random.Random("/".join(map(str, parts))).getrandbits(63)
+
+
+# ----------------------------------------------------------------------------------------------
+# the loss
+
+
+def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens, ref_logp=None, kl_beta=0.0):
+    """
+    logp (B, N) with gradient, old_logp / ref_logp (B, N) or None, advantages (B,), mask (B, N).
+    -> (loss = sum over masked tokens of the per-token loss / n_tokens, detached token sums).
+
+    Per token: -min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A), ratio = p / p_old,
+    plus kl_beta * k3 with k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased, positive
+    KL estimator). old_logp None is on-policy: ratio = exp(logp - logp.detach()) = 1, whose gradient
+    is A * grad logp, the plain policy gradient.
+    """
+    if old_logp is None:
+        old_logp = logp.detach()
+    log_ratio = torch.where(mask, logp - old_logp, 0.0)  # padding may hold anything: keep it out of exp
+    ratio = log_ratio.exp()
+    adv = advantages[:, None]
+    clipped = ratio.clamp(1 - clip_low, 1 + clip_high) * adv
+    per_token = -torch.minimum(ratio * adv, clipped)
+    stats = {"clipped": ((ratio * adv > clipped) & mask).sum().item(), "ratio_dev": ((ratio - 1).abs() * mask).sum().item()}
+    if kl_beta > 0:
+        d = torch.where(mask, ref_logp - logp, 0.0)
+        k3 = d.exp() - d - 1
+        per_token = per_token + kl_beta * k3
+        stats["kl"] = (k3 * mask).sum().item()
+    return torch.where(mask, per_token, 0.0).sum() / n_tokens, stats
+
+
+def completion_logprobs(model, prompts, gen, rows, temperature):
+    """
+    Log-probs of the completion tokens of `rows` (R,) under `model`, (R, N) with N the longest of
+    them. Each row is prompt + completion, right-padded (causal attention: padding after a row
+    never touches it); completion token j sits at position len(prompt) + j, so its log-prob (the
+    prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
+    """
+    lengths = gen.mask[rows].sum(1).tolist()
+    N = max(lengths)
+    tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
+    seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
+    T = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), T, dtype=torch.long)  # pad with 0, any real token: what follows a row is never seen by it
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    ids = ids.to(gen.tokens.device)
+    logp = token_logprobs(model, ids, temperature)  # (R, T - 1)
+    start = torch.tensor([len(s) - n - 1 for s, n in zip(seqs, lengths)], device=ids.device)  # len(prompt) - 1
+    index = (start[:, None] + torch.arange(N, device=ids.device)).clamp(max=T - 2)  # (R, N)
+    return logp.gather(1, index), ids.numel()
+
+
+# ----------------------------------------------------------------------------------------------
+# one GRPO step
+
+
+class Timer:
+    """Seconds since the last call, waiting for the GPU so each phase is charged its own time."""
+
+    def __init__(self, device):
+        self.cuda = str(device).startswith("cuda")
+        self.t = time.perf_counter()
+
+    def __call__(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        t, self.t = self.t, time.perf_counter()
+        return self.t - t
+
+
+def make_sampler(model, device):
+    """
+    The weights generation runs on. On CUDA, a bf16 copy refreshed after every update: decoding
+    reads every weight per token, so half the bytes is nearly twice the speed, and the KV cache
+    takes the weights' dtype (autocast cannot mix into it). Its log-probs then differ from the
+    fp32-master / bf16-autocast training forward by rounding (logged as logp_diff). On CPU the
+    policy itself: stored and recomputed log-probs agree to float32 rounding.
+    """
+    return inference_copy(model, torch.bfloat16) if str(device).startswith("cuda") else model
+
+
+def inference_copy(model, dtype):
+    """A frozen copy in `dtype`; the rotary frequencies stay float32 (`.to(dtype)` would round them)."""
+    copied = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
+    copied.inv_freq = model.inv_freq.clone()
+    return copied
+
+
+def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step, sampler=None, ref_model=None, synthetic=False):
+    """
+    One GRPO step on `prompts` (token-id lists) with gold answers `golds`; reward_fn(text, gold)
+    -> float. Updates model (and sampler) in place; returns the step's metrics.
+    """
+    G, device = args.group_size, args.device
+    sampler = model if sampler is None else sampler
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
+    timer = Timer(device)
+
+    # 1. sample G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p
+    sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
+    gen = generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, G, args.temperature, args.top_p, args.top_k,
+                   seed=seed_of(args.seed, step))
+    model.train()
+    gen_s = timer()
+    texts = completions(tokenizer, gen)
+    rewards = torch.tensor([reward_fn(text, golds[i // G]) for i, text in enumerate(texts)], dtype=torch.float32)
+    reward_s = timer()
+
+    # 2. advantages: r - mean(r) of the group. No division by the group's std by default: Dr. GRPO
+    #    (Liu et al. 2025) shows it weights groups by how (un)certain the prompt is, too easy or too
+    #    hard ones (std near 0) most, a difficulty bias; --std-norm restores GRPO's z-score
+    r = rewards.view(-1, G)  # (P, G)
+    advantages = r - r.mean(1, keepdim=True)
+    if args.std_norm:
+        advantages = advantages / (r.std(1, keepdim=True) + 1e-4)
+    zero_std = r.max(1).values == r.min(1).values  # (P,) every sample scored alike: no signal
+    keep = ~zero_std[:, None].expand(-1, G) if args.skip_zero_std else torch.ones(r.shape, dtype=torch.bool)
+    keep = keep.reshape(-1)  # (P * G,)
+    if args.mask_truncated:
+        keep &= ~gen.truncated.cpu()
+    advantages = advantages.reshape(-1).to(gen.tokens.device)  # (P * G,)
+    kept = keep.nonzero()[:, 0].to(gen.tokens.device)
+    n_tokens = int(gen.mask[kept].sum())  # the step's loss is a mean over its kept completion tokens
+
+    # 3. the update: --ppo-epochs passes of --minibatches optimizer steps, --micro-batch rows per forward
+    reuse = args.ppo_epochs > 1 or args.minibatches > 1
+    old_logp = gen.logprobs if reuse else None  # sampling-time log-probs = the training forward's, before any update
+    ref_logp = None
+    if args.kl_beta > 0 and len(kept):  # the frozen initial policy's log-probs, once per step
+        ref_logp = torch.zeros_like(gen.logprobs)
+        with torch.no_grad(), autocast:
+            for micro in kept.split(args.micro_batch):
+                lp, _ = completion_logprobs(ref_model, prompts, gen, micro, args.temperature)
+                ref_logp[micro, : lp.shape[1]] = lp
+    fwd_s = update_s = 0.0  # each phase is charged the time since the previous one: the forward also pays for step 2 and the reference
+    sums = dict(loss=0.0, clipped=0, kl=0.0, diff=0.0, diff_tokens=0, train_tokens=0)
+    grad_norms, ratio_dev = [], []
+    shuffle = torch.Generator().manual_seed(seed_of(args.seed, step, "minibatches"))
+    for epoch in range(args.ppo_epochs):
+        dev, dev_tokens = 0.0, 0
+        order = kept[torch.randperm(len(kept), generator=shuffle).to(kept.device)] if reuse else kept
+        for minibatch in order.tensor_split(args.minibatches):
+            mb_tokens = int(gen.mask[minibatch].sum())  # each optimizer step's loss is a mean over its tokens
+            if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated): no step at all
+                continue
+            for micro in minibatch.split(args.micro_batch):
+                with autocast:
+                    logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature)  # (R, N)
+                N = logp.shape[1]
+                mask = gen.mask[micro, :N]
+                loss, stats = policy_loss(logp, None if old_logp is None else old_logp[micro, :N], advantages[micro], mask,
+                                          args.clip_low, args.clip_high, mb_tokens,
+                                          None if ref_logp is None else ref_logp[micro, :N], args.kl_beta)
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped; the last good checkpoint is kept")
+                fwd_s += timer()
+                loss.backward()
+                update_s += timer()
+                if not grad_norms:  # before the first update: how far the sampler's log-probs are from the trainer's
+                    sums["diff"] += ((logp.detach() - gen.logprobs[micro, :N]).abs() * mask).sum().item()
+                    sums["diff_tokens"] += int(mask.sum())
+                sums["loss"] += loss.item() * mb_tokens
+                sums["clipped"] += stats["clipped"]
+                sums["kl"] += stats.get("kl", 0.0)
+                sums["train_tokens"] += numel  # prompt + completion positions of the forward, padding included
+                dev, dev_tokens = dev + stats["ratio_dev"], dev_tokens + int(mask.sum())
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
+            if not math.isfinite(grad_norm):
+                raise FloatingPointError(f"gradient norm is {grad_norm} at step {step + 1}: stopped; the last good checkpoint is kept")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if sampler is not model:
+                with torch.no_grad():
+                    for s, p in zip(sampler.parameters(), model.parameters()):
+                        s.copy_(p)
+            grad_norms.append(grad_norm)
+            update_s += timer()
+        ratio_dev.append(dev / max(1, dev_tokens))
+
+    # 4. metrics
+    lengths = gen.mask.sum(1).float()
+    seen = max(1, n_tokens * args.ppo_epochs)
+    metrics = {
+        "reward": rewards.mean().item(),
+        "accuracy": (rewards == 1.0).float().mean().item(),
+        "zero_std_share": zero_std.float().mean().item(),
+        "kept_share": keep.float().mean().item(),
+        "truncated_share": gen.truncated.float().mean().item(),
+        "len_mean": lengths.mean().item(),
+        "len_max": int(lengths.max().item()),
+        # minus the mean log-prob of the sampled tokens: a one-sample estimate of the entropy per token
+        "entropy": -(gen.logprobs * gen.mask).sum().item() / gen.mask.sum().item(),
+        "loss": sums["loss"] / seen if grad_norms else None,
+        "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else None,
+        "updates": len(grad_norms),
+        "tokens": n_tokens,
+        "logp_diff": sums["diff"] / sums["diff_tokens"] if sums["diff_tokens"] else None,
+        "clip_share": sums["clipped"] / seen,
+        "ratio_dev": ratio_dev,  # per epoch, mean |ratio - 1|: 0 for on-policy, > 0 once samples are reused
+        "gen_tokens_per_s": gen.mask.sum().item() / gen_s,
+        "train_tokens_per_s": sums["train_tokens"] / max(1e-9, fwd_s + update_s),
+        "gen_s": gen_s, "reward_s": reward_s, "fwd_s": fwd_s, "update_s": update_s,
+        "sec": gen_s + reward_s + fwd_s + update_s,
+    }
+    if args.kl_beta > 0:
+        metrics["kl"] = sums["kl"] / seen if grad_norms else None  # k3, over the tokens trained on
+    if synthetic:
+        metrics["carry_share"] = sum(detect_style(t) == "carry" for t in texts) / len(texts)
+    return metrics
+
+
+# ----------------------------------------------------------------------------------------------
+# held-out accuracy
+
+
+@torch.no_grad()
+def evaluate(sampler, eval_sets, tokenizer, args, reward_fn):
+    """Greedy accuracy and sampled pass@1 (the mean over --eval-samples samples) per eval set."""
+    sampler.eval()
+    out = {}
+    for name, (prompts, golds, synthetic) in eval_sets.items():
+        greedy, sampled, carry = [], [], []
+        for s in range(0, len(prompts), args.prompts_per_step):  # chunks no larger than a training step's rows
+            chunk, gold = prompts[s : s + args.prompts_per_step], golds[s : s + args.prompts_per_step]
+            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, temperature=0)
+            texts = completions(tokenizer, gen)
+            greedy += [reward_fn(t, g) == 1.0 for t, g in zip(texts, gold)]
+            carry += [detect_style(t) == "carry" for t in texts]
+            n = args.eval_samples
+            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, n, args.temperature, args.top_p, args.top_k,
+                           seed=seed_of(args.seed, "eval", name, s))  # the same draws at every eval: comparable
+            sampled += [reward_fn(t, gold[i // n]) == 1.0 for i, t in enumerate(completions(tokenizer, gen))]
+        out[f"eval/{name}/greedy"] = sum(greedy) / len(greedy)
+        out[f"eval/{name}/pass@1"] = sum(sampled) / len(sampled)
+        if synthetic:
+            out[f"eval/{name}/greedy_carry_share"] = sum(carry) / len(carry)
+    return out
+
+
+def lr_at(step, args):
+    """Linear warm-up, then constant: RL's data moves with the policy, there is no end to decay towards."""
+    return args.lr * min(1.0, (step + 1) / args.warmup) if args.warmup > 0 else args.lr
+
+
+# arguments that must match for --resume to continue the same run
+RUN_IDENTITY = ("init", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
+                "temperature", "top_p", "top_k", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
+                "clip_low", "clip_high", "kl_beta", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
+
+
+def main(argv=None, reward_fn=math_reward):
+    args = get_args(argv)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    out = Path(args.out)
+    log_file = Path(args.log or out.with_suffix(".jsonl"))
+
+    # 1. the policy, with the SFT checkpoint's window unless --window overrides it (fp32 weights; bf16 autocast on GPU)
+    model, tokenizer = load_model(args.init, args.window, args.sinks, args.full_layers, args.device, torch.float32)
+    model.impl, model.checkpointing = args.impl, args.checkpointing
+    ref_model = None
+    if args.kl_beta > 0:  # the frozen initial policy, only when a KL penalty needs it
+        ref_model = inference_copy(model, torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+
+    # 2. prompts and gold answers
+    context = model.config.max_position_embeddings
+    synthetic_task = args.data is None or args.eval_data is None
+    splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "n_sft": 0, "n_val": 0}) if synthetic_task else None
+    train_prompts, train_golds, synthetic = prepare(read_records(args.data, "rl", splits), tokenizer, args.max_new_tokens,
+                                                    context, args.data or "synthetic rl")
+    rl_steps = DEFAULT_TASK["splits"]["rl_steps"]  # by default the held-out problems of the difficulties RL trains on
+    eval_files = args.eval_data.split(",") if args.eval_data else [f"test_k{k}" for k in sorted(rl_steps, reverse=True) if f"test_k{k}" in splits]
+    eval_sets = {}
+    for f in eval_files:
+        records = read_records(None if args.eval_data is None else f, f, splits)[: args.eval_size]
+        eval_sets[Path(f).stem] = prepare(records, tokenizer, args.max_new_tokens, context, f)
+
+    # 3. optimizer, and the state to resume from
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=args.lr, fused=args.device.startswith("cuda"))
+    step, epoch, pos = 0, 0, 0
+    if args.resume:
+        if not out.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
+        resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
+        saved = ckpt.get("args", {})
+        changed = [k for k in RUN_IDENTITY if k in saved and saved[k] != json_value(getattr(args, k))]
+        if changed or "optimizer" not in ckpt:
+            raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
+        model.load_state_dict(resumed.state_dict())
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+        set_rng_state(ckpt["rng"])
+        print(f"resumed from {out} at step {step}")
+    sampler = make_sampler(model, args.device)
+
+    def save(final=False):
+        save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
+                        step=step, epoch=epoch, pos=pos, optimizer=optimizer.state_dict(), rng=rng_state(), final=final)
+
+    # 4. train
+    record = {}
+    if step == 0:  # where RL starts from
+        record = {"step": 0, **evaluate(sampler, eval_sets, tokenizer, args, reward_fn)}
+        log(log_file, record)
+        print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "step"))
+    order = epoch_order(len(train_prompts), args.seed, epoch)
+    bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True)
+    while step < args.max_steps:
+        lr = lr_at(step, args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = []
+        for _ in range(args.prompts_per_step):  # a seeded permutation per epoch; the position is saved
+            if pos == len(order):
+                epoch, pos = epoch + 1, 0
+                order = epoch_order(len(train_prompts), args.seed, epoch)
+            batch.append(order[pos])
+            pos += 1
+        metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer, args,
+                            reward_fn, step, sampler, ref_model, synthetic)
+        step += 1
+        record = {"step": step, "epoch": epoch, "lr": lr, **metrics}
+        if step % args.eval_every == 0 or step == args.max_steps:
+            record.update(evaluate(sampler, eval_sets, tokenizer, args, reward_fn))
+        log(log_file, record)
+        shown = {"reward": f"{metrics['reward']:.2f}", "skip": f"{metrics['zero_std_share']:.2f}", "len": f"{metrics['len_mean']:.0f}"}
+        if synthetic:
+            shown["carry"] = f"{metrics['carry_share']:.2f}"
+        shown.update({k.split("/")[1]: f"{v:.2f}" for k, v in record.items() if k.endswith("/greedy")})
+        bar.set_postfix(shown)
+        bar.update(1)
+        if step % args.save_every == 0 and step < args.max_steps:
+            save()
+    bar.close()
+    save(final=True)
+    print(f"wrote {out} (step {step}): " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/")))
+    if args.export_hf:
+        export_hf(model, tokenizer, args.export_hf)
+    return model
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        raise SystemExit(f"error: {e}")

@@ -1,0 +1,242 @@
+"""GRPO: it learns a toy reward, skips groups without signal, trains on the log-probs it sampled with, resumes exactly."""
+import json
+import math
+
+import pytest
+import torch
+
+import rl
+from data.synthetic import DEFAULT_TASK
+from generate import Tokenizer, generate
+from model import Config, Model, load_checkpoint, save_checkpoint
+from tests.test_generate import EOS, prompts_of, tiny_model, write_tokenizer
+
+TOY_VOCAB = 20  # characters ! " # ... 2, a space and <eos>; '$' (id 3) also ends a completion
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Models this small gain nothing from intra-op threads, and lose much to them on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def toy_reward(text, gold):
+    return float("+" in text)  # one token of 20 in a 3-token completion: ~15% of samples to start with
+
+
+def toy_model(seed=0):
+    torch.manual_seed(seed)
+    return Model(Config(model_type="llama", vocab_size=TOY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64))
+
+
+@pytest.fixture(scope="module")
+def toy_tokenizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tok")
+    write_tokenizer(path, vocab_size=TOY_VOCAB)
+    return Tokenizer(path)
+
+
+def toy_args(*extra):
+    return rl.get_args(["--group-size", "8", "--prompts-per-step", "8", "--max-new-tokens", "3", "--lr", "3e-3",
+                        "--device", "cpu", *extra])
+
+
+def run_toy(tokenizer, args, steps, reward_fn=toy_reward):
+    model = toy_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    prompts = [tokenizer.encode(tokenizer.render_prompt("#%&"))] * args.prompts_per_step
+    ref = rl.inference_copy(model, torch.float32) if args.kl_beta > 0 else None
+    history = [rl.grpo_step(model, optimizer, prompts, ["-"] * len(prompts), tokenizer, args, reward_fn, step, ref_model=ref)
+               for step in range(steps)]
+    return model, history
+
+
+@pytest.mark.parametrize("extra", [(), ("--ppo-epochs", "2", "--minibatches", "2", "--std-norm"), ("--kl-beta", "0.01")],
+                         ids=["on-policy", "ppo-clip", "kl"])
+def test_grpo_raises_a_toy_reward(toy_tokenizer, extra):
+    _, history = run_toy(toy_tokenizer, toy_args(*extra), 40)
+    assert history[0]["reward"] < 0.2
+    assert sum(h["reward"] for h in history[-5:]) / 5 > 0.8
+    assert history[0]["logp_diff"] < 1e-5  # float32 on CPU: the sampler is the policy
+    if "--kl-beta" in extra:
+        kl = [h["kl"] for h in history if h["kl"] is not None]  # None: a step with every group skipped
+        assert kl[0] < 1e-6 < max(kl)  # the policy starts at the reference and moves away
+
+
+def test_groups_without_signal_change_nothing(toy_tokenizer):
+    model = toy_model()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)  # even weight decay would move them
+    prompts = [toy_tokenizer.encode("#%&")] * 8
+    metrics = rl.grpo_step(model, optimizer, prompts, ["-"] * 8, toy_tokenizer, toy_args(), lambda text, gold: 1.0, 0)
+    assert metrics["zero_std_share"] == 1.0 and metrics["updates"] == 0 and metrics["loss"] is None
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    kept = rl.grpo_step(model, optimizer, prompts, ["-"] * 8, toy_tokenizer, toy_args("--no-skip-zero-std"), lambda t, g: 1.0, 0)
+    assert kept["updates"] == 1 and kept["kept_share"] == 1.0  # the groups count, with advantage 0
+
+
+def test_mask_truncated(toy_tokenizer):
+    _, (metrics,) = run_toy(toy_tokenizer, toy_args("--mask-truncated", "--no-skip-zero-std"), 1)
+    assert metrics["truncated_share"] > 0
+    assert metrics["kept_share"] == pytest.approx(1 - metrics["truncated_share"])
+
+
+@pytest.mark.parametrize("layout", ["swa", "full"])
+def test_sampling_logprobs_equal_the_training_forward(layout):
+    model = tiny_model(layout, seed=2)  # swa: window 5, far shorter than prompt + 32 new tokens
+    prompts = prompts_of([4, 11, 7], seed=2)
+    gen = generate(model, prompts, 32, EOS, group_size=3, temperature=0.7, seed=1)
+    for rows in (torch.arange(9), torch.tensor([7, 0, 4])):  # every row; and a micro-batch of mixed prompt lengths
+        with torch.no_grad():
+            logp, _ = rl.completion_logprobs(model, prompts, gen, rows, 0.7)
+        mask = gen.mask[rows, : logp.shape[1]]
+        assert mask.sum() > 3 * 9 and torch.equal(mask.any(0), torch.ones(logp.shape[1], dtype=torch.bool))
+        torch.testing.assert_close(logp[mask], gen.logprobs[rows, : logp.shape[1]][mask], rtol=0, atol=1e-5)
+
+
+def test_policy_loss_clipped_objective_by_hand():
+    ratio = torch.tensor([[1.5, 0.5, 1.1], [1.5, 0.5, 0.9]])
+    logp = ratio.log().requires_grad_()
+    old = torch.zeros(2, 3)
+    adv = torch.tensor([1.0, -2.0])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    loss, stats = rl.policy_loss(logp, old, adv, mask, 0.2, 0.28, n_tokens=5)
+    # A = 1: min(r, clip(r, 0.8, 1.28)) = 1.28, 0.5, 1.1; A = -2: min(-2r, -2 clip(r)) = -3, -1.6 (third token masked)
+    assert loss.item() == pytest.approx((-1.28 - 0.5 - 1.1 + 3 + 1.6) / 5, abs=1e-6)
+    assert stats["clipped"] == 2  # clipped tokens carry no gradient; the others -A * ratio / n_tokens
+    loss.backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[0, -0.5 / 5, -1.1 / 5], [2 * 1.5 / 5, 0, 0]]))
+    # on-policy (no stored log-probs): ratio 1, gradient -A / n_tokens on every token
+    logp.grad = None
+    loss, _ = rl.policy_loss(logp, None, adv, mask, 0.2, 0.28, n_tokens=5)
+    assert loss.item() == pytest.approx((-3 + 2 * 2) / 5)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[-0.2, -0.2, -0.2], [0.4, 0.4, 0]]))
+    # k3 KL: exp(d) - d - 1 with d = ref - logp = log 2 on one token
+    d = torch.zeros(2, 3)
+    d[0, 0] = math.log(2)
+    loss, stats = rl.policy_loss(logp, None, torch.zeros(2), mask, 0.2, 0.28, 5, ref_logp=logp.detach() + d, kl_beta=0.5)
+    assert stats["kl"] == pytest.approx(1 - math.log(2), abs=1e-6) and loss.item() == pytest.approx(0.5 * (1 - math.log(2)) / 5, abs=1e-6)
+
+
+def test_second_ppo_epoch_has_ratio_off_one(toy_tokenizer):
+    _, (metrics,) = run_toy(toy_tokenizer, toy_args("--ppo-epochs", "2", "--no-skip-zero-std"), 1)
+    first, second = metrics["ratio_dev"]
+    assert first < 1e-5 < 1e-3 < second and metrics["updates"] == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# the command: checkpoints, resume, bad input
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    write_tokenizer(tmp_path / "tok", vocab_size=TOY_VOCAB)
+    save_checkpoint(tmp_path / "init.pt", toy_model(), tokenizer=str(tmp_path / "tok"))
+    for name, prompts in (("prompts", ["#%&", "&%#", "'()", "%%"]), ("test", ["#", "&&"])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"prompt": p, "answer": "7"}) + "\n" for p in prompts))
+    return tmp_path
+
+
+def command(path, *extra):
+    return ["--init", str(path / "init.pt"), "--data", str(path / "prompts.jsonl"), "--eval-data", str(path / "test.jsonl"),
+            "--out", str(path / "rl.pt"), "--group-size", "8", "--prompts-per-step", "3", "--max-new-tokens", "3",
+            "--lr", "3e-3", "--max-steps", "4", "--save-every", "2", "--eval-every", "2", "--eval-samples", "2",
+            "--micro-batch", "5", "--device", "cpu", *extra]
+
+
+def read_log(file):
+    return {r["step"]: r for r in map(json.loads, file.read_text().splitlines())}
+
+
+def test_resume_equals_uninterrupted(run_files, monkeypatch):
+    full = rl.main(command(run_files, "--out", str(run_files / "full.pt")), reward_fn=toy_reward)
+    full_log = read_log(run_files / "full.jsonl")
+    assert sum(full_log[s]["updates"] for s in (1, 2, 3, 4)) >= 3 and "eval/test/greedy" in full_log[4]
+
+    step = rl.grpo_step
+    calls = []
+
+    def crash_at_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed mid-step, after the save at step 2
+        return step(*a, **k)
+
+    monkeypatch.setattr(rl, "grpo_step", crash_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        rl.main(command(run_files), reward_fn=toy_reward)
+    assert load_checkpoint(run_files / "rl.pt")[1]["step"] == 2
+    monkeypatch.setattr(rl, "grpo_step", step)
+    with pytest.raises(ValueError, match="differs in lr"):
+        rl.main(command(run_files, "--resume", "--lr", "1e-3"), reward_fn=toy_reward)
+    resumed = rl.main(command(run_files, "--resume"), reward_fn=toy_reward)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    resumed_log = read_log(run_files / "rl.jsonl")
+    for s in (3, 4):  # the same samples: seeds derive from (seed, step)
+        assert resumed_log[s]["reward"] == full_log[s]["reward"] and resumed_log[s]["len_mean"] == full_log[s]["len_mean"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(run_files, monkeypatch):
+    step, loss, calls = rl.grpo_step, rl.policy_loss, []
+
+    def counted(*a, **k):
+        calls.append(1)
+        return step(*a, **k)
+
+    def nan_from_step_3(*a, **k):
+        value, stats = loss(*a, **k)
+        return (value * float("nan") if len(calls) >= 3 else value), stats
+
+    monkeypatch.setattr(rl, "grpo_step", counted)
+    monkeypatch.setattr(rl, "policy_loss", nan_from_step_3)
+    with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
+        rl.main(command(run_files, "--no-skip-zero-std"), reward_fn=toy_reward)
+    assert load_checkpoint(run_files / "rl.pt")[1]["step"] == 2
+    assert not list(run_files.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("flag, value, message", [("--group-size", "1", "--group-size must be >= 2"),
+                                                  ("--max-new-tokens", "0", "--max-new-tokens must be >= 1")])
+def test_bad_arguments(flag, value, message, capsys):
+    with pytest.raises(SystemExit):
+        rl.get_args([flag, value])
+    assert message in capsys.readouterr().err
+
+
+def test_unparseable_gold_is_reported_and_dropped(run_files, capsys):
+    (run_files / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"prompt": "#%&", "answer": "7"}, {"prompt": "no gold here", "answer": "#### "}, {"prompt": "&%#", "answer": "7"}]))
+    rl.main(command(run_files, "--max-steps", "1"), reward_fn=toy_reward)
+    out = capsys.readouterr().out
+    assert "dropped 1 of 3 prompts whose gold answer reward.py cannot parse" in out and "line 2 'no gold here'" in out
+    (run_files / "prompts.jsonl").write_text(json.dumps({"prompt": "#", "answer": ""}) + "\n")
+    with pytest.raises(ValueError, match="no usable prompts"):
+        rl.main(command(run_files), reward_fn=toy_reward)
+    (run_files / "prompts.jsonl").write_text(json.dumps({"prompt": "#"}) + "\n")
+    with pytest.raises(ValueError, match="prompts.jsonl:1: missing field 'answer'"):
+        rl.main(command(run_files), reward_fn=toy_reward)
+
+
+def test_bad_init(run_files):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        rl.main(command(run_files, "--init", str(run_files / "missing.pt")))
+    (run_files / "bad.pt").write_bytes((run_files / "init.pt").read_bytes()[:500])
+    with pytest.raises(ValueError, match="cannot be read"):
+        rl.main(command(run_files, "--init", str(run_files / "bad.pt")))
+
+
+def test_defaults_run_the_synthetic_task(char_model_dir, tmp_path):
+    """No --data, no --eval-data: DEFAULT_TASK's RL split, evaluated on the test sets of its RL difficulties."""
+    rl.main(["--init", str(char_model_dir), "--window", "8", "--out", str(tmp_path / "rl.pt"), "--max-steps", "1",
+             "--prompts-per-step", "2", "--group-size", "2", "--max-new-tokens", "8", "--eval-size", "2", "--eval-samples", "1",
+             "--device", "cpu"])
+    record = read_log(tmp_path / "rl.jsonl")[1]
+    assert 0 <= record["carry_share"] <= 1
+    for k in DEFAULT_TASK["splits"]["rl_steps"]:
+        assert 0 <= record[f"eval/test_k{k}/greedy"] <= 1 and f"eval/test_k{k}/greedy_carry_share" in record

@@ -213,7 +213,7 @@ class KVCache:
         B, Hq, _, D = q.shape
         Hkv = k.shape[1]
         y = F.scaled_dot_product_attention(q.view(B, Hkv, Hq // Hkv, D), self.k[layer], self.v[layer], attn_mask=self.step_masks[w])
-        return y.view(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
+        return y.reshape(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -211,7 +211,9 @@ class Model(nn.Module):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
-        self.register_buffer("inv_freq", rope_frequencies(config), persistent=False)
+        # rotary frequencies stay float32 whatever the weights' dtype: a plain attribute, so that
+        # model.to(torch.bfloat16) cannot round them (it would shift every position's angle)
+        self.inv_freq = rope_frequencies(config)
         self.impl = "auto"  # attention implementation, see swa_attention.py
         self.checkpointing = False  # activation checkpointing per block, for long sequences
 
@@ -227,9 +229,11 @@ class Model(nn.Module):
         if positions is None:
             positions = torch.arange(T, device=input_ids.device).expand(B, T)
         x = self.embed_tokens(input_ids)  # (B, T, H)
+        if self.inv_freq.device != x.device:
+            self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
         for layer in self.layers:
-            if self.checkpointing and self.training:
+            if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, use_reentrant=False)
             else:
                 x = layer(x, cos, sin, self.impl, cache)
@@ -450,7 +454,7 @@ def config_to_hf(config):
     return hf, renamed
 
 
-def token_logprobs(model, input_ids, temperature=1.0, chunk=2048):
+def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
     (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
@@ -459,6 +463,7 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=2048):
     """
     hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
     targets = input_ids[:, 1:]  # (B, T - 1)
+    chunk = max(1, chunk // input_ids.shape[0])  # about `chunk` positions per head call over all rows
     out = []
     for s in range(0, hidden.shape[1], chunk):
         h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]

@@ -38,9 +38,9 @@ from tqdm import tqdm
 from data import iter_jsonl
 from data.synthetic import DEFAULT_TASK, detect_style, in_memory_splits
 from generate import completions, generate, load_model, parse_window
-from model import load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
+from model import rng_state, save_checkpoint, token_logprobs
 from reward import math_reward, parse_gold
-from sft import export_hf, json_value, log
+from sft import export_hf, json_value, log, make_optimizer, resume
 
 
 def get_args(argv=None):
@@ -428,24 +428,11 @@ def main(argv=None, reward_fn=math_reward):
         eval_sets[Path(f).stem] = prepare(records, tokenizer, args.max_new_tokens, context, f)
 
     # 3. optimizer, and the state to resume from
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.lr, fused=args.device.startswith("cuda"))
+    optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device, betas=(0.9, 0.999))
     step, epoch, pos = 0, 0, 0
     if args.resume:
-        if not out.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
-        resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
-        saved = ckpt.get("args", {})
-        changed = [k for k in RUN_IDENTITY if k in saved and saved[k] != json_value(getattr(args, k))]
-        if changed or "optimizer" not in ckpt:
-            raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
-        model.load_state_dict(resumed.state_dict())
-        optimizer.load_state_dict(ckpt["optimizer"])
+        ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
-        set_rng_state(ckpt["rng"])
-        print(f"resumed from {out} at step {step}")
     sampler = make_sampler(model, args.device)
 
     def save(final=False):

@@ -191,24 +191,11 @@ def main(argv=None):
         raise ValueError(f"nothing to train: {len(train)} examples give {batches_per_epoch} batches for --grad-accum {args.grad_accum}")
 
     # 3. optimizer, and the state to resume from
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.lr, betas=(0.9, 0.95), fused=args.device.startswith("cuda"))
+    optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device)
     step, epoch, batch_pos = 0, 0, 0
     if args.resume:
-        if not out.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
-        resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
-        saved = ckpt.get("args", {})
-        changed = [k for k in RUN_IDENTITY if k in saved and saved[k] != json_value(getattr(args, k))]
-        if changed or "optimizer" not in ckpt:
-            raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
-        model.load_state_dict(resumed.state_dict())
-        optimizer.load_state_dict(ckpt["optimizer"])
+        ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         step, epoch, batch_pos = ckpt["step"], ckpt["epoch"], ckpt["batch_pos"]
-        set_rng_state(ckpt["rng"])
-        print(f"resumed from {out} at step {step}")
 
     def save(final=False):
         save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
@@ -263,6 +250,30 @@ def main(argv=None):
     if args.export_hf:
         export_hf(model, tokenizer, args.export_hf)
     return model
+
+
+def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):
+    """AdamW; no weight decay on norms and biases (1-d parameters)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=betas, fused=device.startswith("cuda"))
+
+
+def resume(out, model, optimizer, args, run_identity):
+    """Restore weights, optimizer and RNG from `out`, refusing a checkpoint of another run. -> the checkpoint."""
+    if not out.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
+    resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
+    saved = ckpt.get("args", {})
+    changed = [k for k in run_identity if k in saved and saved[k] != json_value(getattr(args, k))]
+    if changed or "optimizer" not in ckpt:
+        raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
+    model.load_state_dict(resumed.state_dict())
+    optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"])
+    print(f"resumed from {out} at step {ckpt['step']}")
+    return ckpt
 
 
 def export_hf(model, tokenizer, directory):

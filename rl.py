@@ -9,8 +9,8 @@ step reads only the line before it, over look-back, which reads past the window)
 
 Data: JSON lines {"prompt", "answer", ...} (data/convert.py); by default the synthetic task's RL
 split (data.synthetic.DEFAULT_TASK's rl_steps: the difficulties where look-back reaches past the
-window). Held-out accuracy: greedy and sampled pass@1 on --eval-data (default: the synthetic test
-sets of those difficulties).
+window). Held-out accuracy: greedy and sampled pass@1 on --eval-data (default: the synthetic
+validation problems of those difficulties; the test sets are left to evaluate.py).
 
 One step (grpo_step):
   1. sample G completions for each of P prompts with generate.generate, the rolling SWA cache: the
@@ -47,7 +47,7 @@ def get_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--init", default="out/sft.pt", help="an SFT checkpoint or a Hugging Face directory")
     p.add_argument("--data", default=None, help="RL prompts, JSON lines with prompt and answer; default: the synthetic RL split")
-    p.add_argument("--eval-data", default=None, help="comma-separated JSON-lines files; default: the synthetic test sets of the RL difficulties")
+    p.add_argument("--eval-data", default=None, help="comma-separated JSON-lines files; default: the synthetic validation problems of the RL difficulties")
     p.add_argument("--window", default="config", help="'config' (the checkpoint's own), an int, or 'none' (full attention)")
     p.add_argument("--sinks", type=int, default=0)
     p.add_argument("--full-layers", default="", help="comma-separated layers that keep full attention")
@@ -417,11 +417,16 @@ def main(argv=None, reward_fn=math_reward):
     # 2. prompts and gold answers
     context = model.config.max_position_embeddings
     synthetic_task = args.data is None or args.eval_data is None
-    splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "n_sft": 0, "n_val": 0}) if synthetic_task else None
+    splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "n_sft": 0}) if synthetic_task else None
     train_prompts, train_golds, synthetic = prepare(read_records(args.data, "rl", splits), tokenizer, args.max_new_tokens,
                                                     context, args.data or "synthetic rl")
-    rl_steps = DEFAULT_TASK["splits"]["rl_steps"]  # by default the held-out problems of the difficulties RL trains on
-    eval_files = args.eval_data.split(",") if args.eval_data else [f"test_k{k}" for k in sorted(rl_steps, reverse=True) if f"test_k{k}" in splits]
+    # by default the validation problems of the difficulties RL trains on: never the test sets,
+    # which are evaluate.py's alone, so nothing is tuned on them
+    rl_steps = DEFAULT_TASK["splits"]["rl_steps"]
+    if synthetic_task:
+        for k in rl_steps:
+            splits[f"val_k{k}"] = [r for r in splits["val"] if r["steps"] == k]
+    eval_files = args.eval_data.split(",") if args.eval_data else [f"val_k{k}" for k in sorted(rl_steps, reverse=True)]
     eval_sets = {}
     for f in eval_files:
         records = read_records(None if args.eval_data is None else f, f, splits)[: args.eval_size]

@@ -239,4 +239,4 @@ def test_defaults_run_the_synthetic_task(char_model_dir, tmp_path):
     record = read_log(tmp_path / "rl.jsonl")[1]
     assert 0 <= record["carry_share"] <= 1
     for k in DEFAULT_TASK["splits"]["rl_steps"]:
-        assert 0 <= record[f"eval/test_k{k}/greedy"] <= 1 and f"eval/test_k{k}/greedy_carry_share" in record
+        assert 0 <= record[f"eval/val_k{k}/greedy"] <= 1 and f"eval/val_k{k}/greedy_carry_share" in record

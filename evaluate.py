@@ -3,7 +3,7 @@ Evaluate checkpoints on math benchmarks at one or several attention windows, and
 window saves when decoding.
 
     python evaluate.py --ckpt out/rl.pt                                   # synthetic test sets
-    python evaluate.py --compare base_model out/sft.pt out/rl.pt --window 48 none --out out/eval
+    python evaluate.py --compare base_model out/sft.pt out/rl.pt --window 32 none --out out/eval
     python evaluate.py --ckpt out/sft.pt --force-style free lookback carry     # each style's ceiling
     python evaluate.py --ckpt out/rl.pt --data gsm8k.jsonl math500.jsonl --samples 8 --k 1,4,8
     python evaluate.py --efficiency --config qwen2.5-1.5b --window 4096 --out out/efficiency

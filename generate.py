@@ -394,8 +394,11 @@ def main():
     for row, text in enumerate(completions(tokenizer, gen)):
         p = row // args.n
         cut = " [cut at max-new-tokens]" if gen.truncated[row] else ""
-        print(f"--- prompt {p}, sample {row % args.n}{cut}\n{args.prompt[p]}{text}")
+        print(f"--- prompt {p}, sample {row % args.n}{cut}\n{tokenizer.render_prompt(args.prompt[p])}{text}")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}")

@@ -3,7 +3,7 @@ Stage 1 of SWARR: convert a full-attention model to sliding-window attention and
 supervised fine-tuning. Nothing is pretrained anew: the weights start as the base model's, only
 the attention mask changes (see model.Model.set_window).
 
-    python sft.py --window 48 --max-steps 200                      # shipped base model, synthetic task
+    python sft.py --window 32 --max-steps 300                      # shipped base model, synthetic task
     python sft.py --model ~/models/Qwen2.5-0.5B-Instruct --data gsm8k_sft.jsonl \\
         --window 4096 --max-len 4096 --batch-size 4 --grad-accum 8 --lr 1e-5 --checkpointing
 

@@ -4,7 +4,7 @@
 # then one table: greedy accuracy per difficulty, each arm at its own attention, and the SWA + SFT
 # model with each solution style forced (its ceiling under the window).
 #
-#   bash reproduce.sh                                   # demo: one seed, CPU, about 7 minutes on 2 cores
+#   bash reproduce.sh                                   # demo: one seed, CPU, about 5 minutes on 2 cores
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # the pilot in RESULTS.md
 #
 # Every stage is skipped when its output exists, so an interrupted run picks up where it stopped.
@@ -42,6 +42,10 @@ for seed in $SEEDS; do
     --out "$OUT/ceiling_seed$seed"
 done
 stage "$OUT/arms.json" python evaluate.py --compare "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
-cat "$OUT"/ceiling_seed*.md | grep -E "^\| (checkpoint|---|$OUT)" | grep -v "| benchmark |" | head -20 || true
+first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
 echo
-grep -E "^\| " "$OUT/arms.md" | head -$(( ${#arms[@]} + 2 ))
+echo "Each style forced under the window (the SWA + SFT model's ceiling), greedy accuracy %:"
+for f in "$OUT"/ceiling_seed*.md; do first_table "$f"; done
+echo
+echo "The arms, each at its own attention, greedy accuracy %:"
+first_table "$OUT/arms.md"

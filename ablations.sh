@@ -2,7 +2,7 @@
 # Single-seed ablations of the SWARR recipe on the synthetic task (CPU scale): the SWA + SFT and
 # SWA + SFT + RL arms of reproduce.sh with one thing changed each. Resumable like reproduce.sh.
 #
-#   bash ablations.sh            # about 35 minutes on 2 CPU cores
+#   bash ablations.sh            # about 25 minutes on 2 CPU cores
 set -euo pipefail
 cd "$(dirname "$0")"
 OUT=${OUT:-out/ablations}

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from generate import generate  # noqa: E402
+from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
 from model import Config, Model, config_from_hf  # noqa: E402
 
 parser = argparse.ArgumentParser()
@@ -50,9 +51,7 @@ with torch.no_grad():
 print("correctness: CUDA-graph decode == eager decode == full recompute (float32, SWA W=16 + 2 sinks, one full layer)")
 
 # ---- the Qwen2.5-1.5B shape
-hf_config = dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                 num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=32768,
-                 tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6)
+hf_config = CONFIGS["qwen2.5-1.5b"]
 torch.manual_seed(0)
 model = Model(config_from_hf(hf_config)).to(device=device, dtype=torch.bfloat16).eval()
 print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}")

@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rl  # noqa: E402
+from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
 from model import Config, Model, config_from_hf  # noqa: E402
 
 parser = argparse.ArgumentParser()
@@ -42,9 +43,7 @@ if args.tiny:
     args.prompts, args.group_size, args.prompt_len, args.new_tokens, args.micro_batch = 4, 4, 16, 32, 8
     args.windows = ",".join(w if w == "none" else "8" for w in args.windows.split(","))
 else:
-    config = config_from_hf(dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
-                                 num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=32768,
-                                 tie_word_embeddings=True, rope_theta=1e6, rms_norm_eps=1e-6))
+    config = config_from_hf(CONFIGS["qwen2.5-1.5b"])
 torch.manual_seed(0)
 model = Model(config).to(device)  # fp32 master weights
 with torch.no_grad():

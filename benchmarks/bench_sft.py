@@ -14,11 +14,11 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import Model, config_from_hf, hf_name  # noqa: E402
+from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
+from model import Model, config_from_hf, token_logprobs  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--lengths", default="4096,16384")
@@ -44,7 +44,6 @@ def ours_from(hf, config, window):
 
 
 def ours_loss(model, ids):
-    from model import token_logprobs
     return -token_logprobs(model, ids).mean()
 
 
@@ -68,8 +67,7 @@ assert abs(a.item() - b.item()) < 1e-4 and grad_err < 1e-4
 del hf_small, ours_small
 
 # ---- throughput at the Qwen2.5-1.5B shape
-big = dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-           num_key_value_heads=2, head_dim=128, max_position_embeddings=32768, tie_word_embeddings=True, rope_theta=1e6, rms_norm_eps=1e-6)
+big = CONFIGS["qwen2.5-1.5b"]
 n_params = 1.54e9
 print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}  transformers {transformers.__version__}")
 

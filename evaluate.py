@@ -323,10 +323,7 @@ def decode_cost(model, context, steps):
     cuda = device.type == "cuda"
     cache = KVCache(model, 1, context + WARMUP + steps, device, dtype)
     ids = torch.randint(0, model.config.vocab_size, (1, context), device=device)  # (1, context)
-    # prefill as generate() does, into cache row 0; only the last position's logits are needed
-    cache.begin_prefill(torch.zeros(1, 1, dtype=torch.long, device=device), context)
-    token = model.lm_head(model.hidden_states(ids, cache=cache)[:, -1]).argmax(-1)  # (1,)
-    cache.rows = None
+    token = cache.prefill(model, ids, torch.zeros(1, 1, dtype=torch.long, device=device)).argmax(-1)  # (1,), into row 0
     step = DecodeStep(model, cache, 1, device, cuda_graph=cuda)
     for _ in range(WARMUP):
         token = step(token).argmax(-1)

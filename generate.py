@@ -166,8 +166,10 @@ class KVCache:
     # -- prefill: the prompt attends to itself with the training attention; the cache keeps what the
     #    window will still need. `rows` (the prompt's G sample rows) get a copy each.
 
-    def begin_prefill(self, rows, T):
-        self.rows, self.prefill_len = rows, T
+    def prefill(self, model, ids, rows):
+        """ids (P, T): P prompts of one length, prompt p into cache rows rows[p] (P, G). -> last logits (P, vocab)."""
+        T = ids.shape[1]
+        self.rows = rows
         self.keep, self.keep_slots = {}, {}
         for w in self.sizes:
             pos = torch.arange(T, device=self.pos.device)
@@ -177,6 +179,9 @@ class KVCache:
             self.slot_pos[w][rows] = -1
             self.slot_pos[w][rows.reshape(-1)[:, None], self.keep_slots[w]] = pos
         self.pos[rows] = T
+        logits = model.lm_head(model.hidden_states(ids, cache=self)[:, -1]).float()  # only the last position is needed
+        self.rows = None
+        return logits
 
     # -- decode: one new token per row at its own position
 
@@ -331,10 +336,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     for T, idx in by_length.items():
         ids = torch.tensor([prompts[i] for i in idx], device=device)  # (P, T)
         rows = torch.tensor(idx, device=device)[:, None] * G + torch.arange(G, device=device)  # (P, G)
-        cache.begin_prefill(rows, T)
-        logits = model.lm_head(model.hidden_states(ids, cache=cache)[:, -1]).float()  # (P, vocab)
-        last_logits[rows.reshape(-1)] = logits.repeat_interleave(G, dim=0)
-    cache.rows = None
+        last_logits[rows.reshape(-1)] = cache.prefill(model, ids, rows).repeat_interleave(G, dim=0)
 
     # 2. decode
     tokens = torch.full((B, max_new_tokens), eos_ids[0], device=device)

@@ -15,7 +15,6 @@ The result is an ordinary Hugging Face directory (config.json, model.safetensors
 transformers loads it too.
 """
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 
 import sft
 from data import write_jsonl
-from data.synthetic import ALPHABET, DEFAULT_TASK, in_memory_splits
+from data.synthetic import DEFAULT_TASK, in_memory_splits, write_char_tokenizer
 from model import Config, Model
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,21 +41,8 @@ work = Path(args.work)
 work.mkdir(parents=True, exist_ok=True)
 
 # 1. a character tokenizer: one token per character of the task's alphabet, plus <eos>
-from tokenizers import Tokenizer
-from tokenizers.decoders import Fuse
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import Split
-
-vocab = {"<eos>": 0, **{c: i + 1 for i, c in enumerate(ALPHABET)}}
-tokenizer = Tokenizer(WordLevel(vocab, unk_token="<eos>"))
-tokenizer.pre_tokenizer = Split("", "isolated")  # every character on its own
-tokenizer.decoder = Fuse()  # and joined back without spaces
-tokenizer.add_special_tokens(["<eos>"])
 init = work / "init"
-init.mkdir(exist_ok=True)
-tokenizer.save(str(init / "tokenizer.json"))
-(init / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<eos>", "model_max_length": 1024}, indent=2))
-(init / "generation_config.json").write_text(json.dumps({"eos_token_id": 0}, indent=2))
+write_char_tokenizer(init)
 
 # 2. a randomly initialised decoder, GPT-2 style: N(0, 0.02), residual projections scaled by depth
 config = Config(model_type="llama", vocab_size=32, hidden_size=args.hidden, intermediate_size=int(args.hidden * 8 / 3) // 32 * 32,

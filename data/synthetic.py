@@ -144,6 +144,27 @@ VAL_BUCKET = 1
 DISJOINT_MIN_K = 4
 
 
+def write_char_tokenizer(path) -> None:
+    """The shipped base model's tokenizer, as Hugging Face files in ``path``: <eos> = 0, then one
+    token per character of ``ALPHABET`` (built with the tokenizers package, imported only here)."""
+    import json
+
+    from tokenizers import Tokenizer
+    from tokenizers.decoders import Fuse
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Split
+
+    tokenizer = Tokenizer(WordLevel({"<eos>": 0, **{c: i + 1 for i, c in enumerate(ALPHABET)}}, unk_token="<eos>"))
+    tokenizer.pre_tokenizer = Split("", "isolated")  # every character on its own
+    tokenizer.decoder = Fuse()  # and joined back without spaces
+    tokenizer.add_special_tokens(["<eos>"])
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path / "tokenizer.json"))
+    (path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<eos>", "model_max_length": 1024}, indent=2))
+    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": 0}, indent=2))
+
+
 def apply_op(value: int, op: str) -> int:
     """Apply one operation (``'+a'``, ``'-a'`` or ``'*m'``) to a value mod 10."""
     sign, a = op[0], int(op[1])

@@ -1,4 +1,3 @@
-import json
 import sys
 from pathlib import Path
 
@@ -7,24 +6,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data.synthetic import ALPHABET  # noqa: E402
+from data.synthetic import write_char_tokenizer  # noqa: E402
 from model import Config, Model  # noqa: E402
-
-
-def write_char_tokenizer(path):
-    """The shipped base model's tokenizer: <eos> = 0, then one token per character of the synthetic task."""
-    from tokenizers import Tokenizer
-    from tokenizers.decoders import Fuse
-    from tokenizers.models import WordLevel
-    from tokenizers.pre_tokenizers import Split
-
-    tok = Tokenizer(WordLevel({"<eos>": 0, **{c: i + 1 for i, c in enumerate(ALPHABET)}}, unk_token="<eos>"))
-    tok.pre_tokenizer = Split("", "isolated")
-    tok.decoder = Fuse()
-    tok.add_special_tokens(["<eos>"])
-    path.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path / "tokenizer.json"))
-    (path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<eos>"}))
 
 
 @pytest.fixture

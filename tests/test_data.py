@@ -496,3 +496,13 @@ def test_real_math500():
     # without an answer field (full MATH test): every solution yields a boxed answer
     full = convert.convert_records("math", SHARED_DATA / "math" / "math_test5000.jsonl")
     assert len(full) == 5000 and all(r["answer"] for r in full)
+
+
+def test_shipped_base_model_tokenizer_is_the_one_write_char_tokenizer_builds(tmp_path):
+    """build_base_model.py rebuilds base_model/: its tokenizer files must not drift from the shipped ones."""
+    from data.synthetic import write_char_tokenizer
+
+    write_char_tokenizer(tmp_path)
+    shipped = Path(__file__).resolve().parents[1] / "base_model"
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name

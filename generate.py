@@ -144,7 +144,7 @@ class KVCache:
 
     def __init__(self, model, batch, max_len, device, dtype):
         c = model.config
-        self.sinks, self.batch, self.max_len = c.sinks, batch, max_len
+        self.sinks, self.max_len = c.sinks, max_len
         self.windows = c.layer_windows
         self.sizes = {w: max_len if w is None else min(max_len, c.sinks + w) for w in set(self.windows)}
         shape = lambda w: (batch, c.num_key_value_heads, self.sizes[w], c.head_dim)  # noqa: E731
@@ -153,6 +153,7 @@ class KVCache:
         self.slot_pos = {w: torch.full((batch, n), -1, device=device) for w, n in self.sizes.items()}
         self.pos = torch.zeros(batch, dtype=torch.long, device=device)  # the next position per row
         self.rows = None  # prefill: which cache rows receive the prompt being prefilled
+        self.all_rows = torch.arange(batch, device=device)  # decode writes one slot in every row
 
     def slot_of(self, window, pos):
         """Full layers: slot = position. SWA layers: sinks keep their slots, the rest go round a ring of W."""
@@ -186,7 +187,7 @@ class KVCache:
     # -- decode: one new token per row at its own position
 
     def begin_step(self):
-        rows = torch.arange(self.batch, device=self.pos.device)
+        rows = self.all_rows
         self.step_slots, self.step_masks = {}, {}
         for w in self.sizes:
             slot = self.slot_of(w, self.pos)  # (B,)
@@ -208,7 +209,7 @@ class KVCache:
                 kept = src[:, :, keep].repeat_interleave(G, dim=0)  # (P * G, Hkv, kept, D)
                 dst[self.rows.reshape(-1)[:, None], :, slots] = kept.transpose(1, 2)
             return y
-        rows = torch.arange(self.batch, device=q.device)
+        rows = self.all_rows
         slot = self.step_slots[w]
         self.k[layer][rows, :, slot] = k[:, :, 0]
         self.v[layer][rows, :, slot] = v[:, :, 0]

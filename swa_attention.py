@@ -56,11 +56,6 @@ def window_mask(Tq, Tk, window, sinks, device=None):
     return visible(q_pos, k_pos, window, sinks)
 
 
-def softmax(scores):
-    """Softmax in at least float32: half-precision exponentials lose too much."""
-    return torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(scores.dtype)
-
-
 def group_queries(q, Hkv):
     """Grouped-query attention without copying k and v: (B, Hq, T, D) -> (B, Hkv, G, T, D)."""
     B, Hq, T, D = q.shape
@@ -78,7 +73,8 @@ def naive_attention(q, k, v, window, sinks=0):
     scores = qg @ k.unsqueeze(2).transpose(-1, -2) / math.sqrt(D)  # (B, Hkv, G, Tq, Tk)
     mask = window_mask(Tq, Tk, window, sinks, q.device)
     scores = scores.masked_fill(~mask, float("-inf"))
-    probs = softmax(scores)
+    # the reference softmax runs in at least float32 whatever the input dtype
+    probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(q.dtype)
     out = probs @ v.unsqueeze(2)  # (B, Hkv, G, Tq, D)
     return out.reshape(B, Hq, Tq, D)
 

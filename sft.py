@@ -209,6 +209,7 @@ def main(argv=None):
         print(f"step 0: val loss {val_loss:.4f}")
     batches = epoch_batches(train, args.batch_size, args.seed, epoch)
     bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
+    record = {}
     while step < total_steps:
         t0 = time.perf_counter()
         lr = lr_at(step, args, total_steps)
@@ -222,13 +223,14 @@ def main(argv=None):
             micro.append(batches[batch_pos])
             batch_pos += 1
         n_targets = sum(sum(train[i][1]) for idx in micro for i in idx)  # the loss is a mean over the whole step
-        total_loss, tokens = 0.0, 0
+        tokens = sum(len(train[i][0]) for idx in micro for i in idx)  # real tokens, padding not counted
+        total_loss = 0.0
         for idx in micro:
             ids, mask = collate(train, idx, pad_id, args.device)
             loss, _ = sequence_loss(model, ids, mask, args.device)
             (loss / n_targets).backward()
-            total_loss, tokens = total_loss + loss.item(), tokens + ids.numel()
-        loss_value = total_loss / n_targets
+            total_loss = total_loss + loss.detach()  # summed on the device: one host sync per step, not per micro-batch
+        loss_value = total_loss.item() / n_targets
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"loss is {loss_value} at step {step + 1}: stopped; the last good checkpoint ({out}, if saved) is kept")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()

@@ -18,6 +18,7 @@ How a batch runs:
   The only host-device synchronisation per step is the check whether every row has stopped.
 """
 import argparse
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,21 +256,23 @@ def sample(logits, temperature, top_p, top_k, generator):
     logits = logits.float()
     if temperature == 0:
         tokens = logits.argmax(-1)
-        return tokens, F.log_softmax(logits, -1).gather(-1, tokens[:, None])[:, 0]
-    logprobs = F.log_softmax(logits / temperature, -1)
-    draw = logprobs
+        return tokens, logits.gather(-1, tokens[:, None])[:, 0] - logits.logsumexp(-1)
+    scaled = logits / temperature if temperature != 1 else logits
+    draw = scaled
     if top_k > 0:
         kth = draw.topk(min(top_k, draw.shape[-1]), dim=-1).values[:, -1:]
         draw = draw.masked_fill(draw < kth, float("-inf"))
     if top_p < 1:
-        sorted_lp, order = draw.sort(dim=-1, descending=True)
+        sorted_lp, order = F.log_softmax(draw, -1).sort(dim=-1, descending=True)
         cum = sorted_lp.exp().cumsum(-1)
         drop_sorted = cum - sorted_lp.exp() >= top_p  # keep the smallest prefix reaching top_p
         draw = draw.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    # Gumbel-max draws from softmax(draw) with our own generator, no host sync
-    u = torch.rand(draw.shape, generator=generator, device=draw.device).clamp_(1e-10, 1)
-    tokens = (draw - torch.log(-torch.log(u))).argmax(-1)
-    return tokens, logprobs.gather(-1, tokens[:, None])[:, 0]
+    # Gumbel-max with our own generator, no host sync: argmax(draw + Gumbel) = argmax(draw - log E),
+    # E ~ Exp(1). Each of the B x V passes over 152k-token logits counts at large batches, so no
+    # full log-softmax is written: the log-prob of the drawn token is its logit minus the logsumexp.
+    noise = torch.empty_like(draw).exponential_(generator=generator).clamp_(min=torch.finfo(torch.float32).tiny)
+    tokens = (draw - noise.log_()).argmax(-1)  # (the clamp: log 0 would pick a masked-out token)
+    return tokens, scaled.gather(-1, tokens[:, None])[:, 0] - scaled.logsumexp(-1)
 
 
 class DecodeStep:
@@ -281,36 +284,48 @@ class DecodeStep:
     which warms up the kernels the capture will record.
     """
 
-    def __init__(self, model, cache, batch, device, cuda_graph):
+    def __init__(self, model, cache, batch, device, cuda_graph, compile=False):
         self.model, self.cache, self.cuda_graph = model, cache, cuda_graph
         self.graph, self.steps = None, 0
         self.token_in = torch.zeros(batch, 1, dtype=torch.long, device=device)
-
-    def eager(self):
-        self.cache.begin_step()
-        logits = self.model(self.token_in, positions=self.cache.pos[:, None], cache=self.cache)[:, -1].float()
-        self.cache.end_step()
-        return logits
+        self.forward = compiled_decode_step() if compile else decode_step
 
     def __call__(self, token):
         self.token_in.copy_(token[:, None])
         self.steps += 1
         if not self.cuda_graph or self.steps == 1:
-            return self.eager()
+            return self.forward(self.model, self.cache, self.token_in)
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
-                self.logits_out = self.eager()
+                self.logits_out = self.forward(self.model, self.cache, self.token_in)
         self.graph.replay()
         return self.logits_out
 
 
+def decode_step(model, cache, token_in):
+    """token_in (B, 1): each row's last token, at its own position -> next logits (B, vocab) float32."""
+    cache.begin_step()
+    logits = model(token_in, positions=cache.pos[:, None], cache=cache)[:, -1].float()
+    cache.end_step()
+    return logits
+
+
+@functools.cache
+def compiled_decode_step():
+    # the gpt-fast recipe: torch.compile fuses each layer's ~40 small kernels (norms, rotary, bias,
+    # SwiGLU, cache writes) into a few, and the CUDA graph then replays them. Static shapes: a new
+    # batch size or cache length compiles again, so generate() rounds the cache length up.
+    return torch.compile(decode_step, dynamic=False)
+
+
 @torch.no_grad()
 def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-             seed=0, stop_check_every=1, cuda_graph=True):
+             seed=0, stop_check_every=1, cuda_graph=True, compile=False):
     """
     prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
-    the G rows of prompt p being rows p*G .. p*G + G-1.
+    the G rows of prompt p being rows p*G .. p*G + G-1. compile: torch.compile the decode step
+    (CUDA; the first call of each batch size and cache length compiles, for a minute or so).
     """
     check_sampling(temperature, top_p, top_k, max_new_tokens)
     device = model.embed_tokens.weight.device
@@ -324,6 +339,8 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
             )
     B, G = len(prompts) * group_size, group_size
     max_len = max(len(p) for p in prompts) + max_new_tokens
+    if compile:  # fewer distinct cache shapes, fewer compilations; the extra slots stay empty
+        max_len = -(-max_len // 256) * 256
     dtype = model.embed_tokens.weight.dtype
     cache = KVCache(model, B, max_len, device, dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -344,7 +361,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     logprobs = torch.zeros(B, max_new_tokens, device=device)
     mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    step = DecodeStep(model, cache, B, device, cuda_graph and device.type == "cuda")
+    step = DecodeStep(model, cache, B, device, cuda_graph and device.type == "cuda", compile)
     logits = last_logits
     for t in range(max_new_tokens):
         tok, lp = sample(logits, temperature, top_p, top_k, generator)

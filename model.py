@@ -216,6 +216,7 @@ class Model(nn.Module):
         self.inv_freq = rope_frequencies(config)
         self.impl = "auto"  # attention implementation, see swa_attention.py
         self.checkpointing = False  # activation checkpointing per block, for long sequences
+        self.head_logprobs = head_logprobs  # token_logprobs' head; compile_for_training swaps in a compiled one
 
     def set_window(self, window=None, sinks=0, full_layers=()):
         """Switch attention in place (SA -> SWA conversion is only this: the weights do not change)."""
@@ -468,15 +469,28 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
     for s in range(0, hidden.shape[1], chunk):
         h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]
         if torch.is_grad_enabled():
-            out.append(torch.utils.checkpoint.checkpoint(head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
+            out.append(torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
         else:
-            out.append(head_logprobs(model.lm_head, h, t, temperature))
+            out.append(model.head_logprobs(model.lm_head, h, t, temperature))
     return torch.cat(out, dim=1)
 
 
 def head_logprobs(lm_head, hidden, targets, temperature):
     logits = lm_head(hidden).float() / temperature  # (B, chunk, vocab)
     return logits.log_softmax(-1).gather(-1, targets[..., None])[..., 0]
+
+
+def compile_for_training(model):
+    """
+    torch.compile each block and the head's log-probs (sft.py / rl.py --compile). Eager, a block
+    is ~40 kernels around its matrix products (float32 norms, rotary, bias, SwiGLU, residuals) and
+    the head makes several float32 passes over (chunk, vocab) logits, forward and backward;
+    compiled, each becomes a few fused kernels. The blocks share one compilation (same code, the
+    parameters are inputs), so compiling costs the same for 4 layers or 28.
+    """
+    for layer in model.layers:
+        layer.compile()
+    model.head_logprobs = torch.compile(head_logprobs)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from data import iter_jsonl
 from data.synthetic import DEFAULT_TASK, detect_style, in_memory_splits
 from generate import completions, generate, load_model, parse_window
-from model import rng_state, save_checkpoint, token_logprobs
+from model import compile_for_training, rng_state, save_checkpoint, token_logprobs
 from reward import math_reward, parse_gold
 from sft import export_hf, json_value, log, make_optimizer, resume
 
@@ -79,6 +79,7 @@ def get_args(argv=None):
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--micro-batch", type=int, default=16, help="rows per training forward (gradients accumulate)")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    p.add_argument("--compile", action="store_true", help="torch.compile training blocks and the decode step (GPU)")
     # evaluation, checkpoints
     p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--eval-size", type=int, default=64, help="prompts per eval file")
@@ -251,7 +252,7 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     # 1. sample G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p
     sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
     gen = generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, G, args.temperature, args.top_p, args.top_k,
-                   seed=seed_of(args.seed, step))
+                   seed=seed_of(args.seed, step), compile=args.compile)
     model.train()
     gen_s = timer()
     texts = completions(tokenizer, gen)
@@ -439,6 +440,8 @@ def main(argv=None, reward_fn=math_reward):
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
     sampler = make_sampler(model, args.device)
+    if args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
+        compile_for_training(model)
 
     def save(final=False):
         save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},

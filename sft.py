@@ -31,7 +31,7 @@ from tqdm import tqdm
 from data import read_jsonl
 from data.synthetic import DEFAULT_TASK, in_memory_splits
 from generate import load_model, parse_window
-from model import load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
+from model import compile_for_training, load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
 
 
 def get_args(argv=None):
@@ -61,6 +61,7 @@ def get_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
+    p.add_argument("--compile", action="store_true", help="torch.compile the blocks and the head (GPU; ~1 min to compile)")
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
@@ -170,6 +171,8 @@ def main(argv=None):
     # 1. the model, converted to SWA (weights in float32; bf16 autocast on GPU)
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
+    if args.compile:
+        compile_for_training(model)
     context = model.config.max_position_embeddings
     args.max_len = args.max_len or context
     if args.max_len > context:

@@ -147,6 +147,7 @@ def compiled_flex_attention():
     return torch.compile(flex_attention, dynamic=False)
 
 
+@torch.compiler.disable  # built once per shape, outside any compiled region (model.compile_for_training)
 @functools.lru_cache(maxsize=32)
 def flex_block_mask(Tq, Tk, window, sinks, device):
     from torch.nn.attention.flex_attention import create_block_mask

@@ -5,8 +5,9 @@ bf16, 128-token prompts, 512 new tokens forced to full length (no EOS can occur)
 
     python benchmarks/bench_generate.py [--batches 256,64] [--out bench.md]
 
-First checks on the GPU that the CUDA-graph decode path gives the same tokens as the eager path and
-as recomputing the full sequence (float32, a small model).
+First checks on the GPU that the CUDA-graph and compiled decode paths give the same tokens as the
+eager path and as recomputing the full sequence (float32, a small model). Compiled rows are timed
+after a warm-up run of the same shape (compiling takes about a minute and happens once per shape).
 """
 import argparse
 import os
@@ -42,13 +43,16 @@ prompts = [torch.randint(0, 299, (n,)).tolist() for n in (5, 20, 20, 33)]
 graph = generate(small, prompts, 60, [299], temperature=0, cuda_graph=True)
 eager = generate(small, prompts, 60, [299], temperature=0, cuda_graph=False)
 assert torch.equal(graph.tokens, eager.tokens), "CUDA graph decode differs from eager decode"
+compiled = generate(small, prompts, 60, [299], temperature=0, compile=True)
+assert torch.equal(compiled.tokens, eager.tokens), "compiled decode differs from eager decode"
+assert (compiled.logprobs - eager.logprobs).abs().max() < 1e-4, "compiled decode's log-probs differ from eager decode's"
 with torch.no_grad():
     for row, p in enumerate(prompts):
         seq = torch.tensor([p + graph.tokens[row].tolist()], device=device)
         ref = small(seq)[0, len(p) - 1 : -1].argmax(-1)
         n = int(graph.mask[row].sum())
         assert torch.equal(ref[:n], graph.tokens[row, :n]), f"row {row}: cached decode differs from a full forward"
-print("correctness: CUDA-graph decode == eager decode == full recompute (float32, SWA W=16 + 2 sinks, one full layer)")
+print("correctness: compiled / CUDA-graph decode == eager decode == full recompute (float32, SWA W=16 + 2 sinks, one full layer)")
 
 # ---- the Qwen2.5-1.5B shape
 hf_config = CONFIGS["qwen2.5-1.5b"]
@@ -70,13 +74,15 @@ def timed(fn):
 for batch in [int(b) for b in args.batches.split(",")]:
     prompts = torch.randint(0, 151000, (batch, args.prompt_len)).tolist()
     new = args.new_tokens
-    for name, window, graph in (("swarr, full attention, CUDA graph", None, True),
-                                ("swarr, full attention, eager", None, False),
-                                (f"swarr, SWA W={args.window}, CUDA graph", args.window, True)):
+    for name, window, compile in (("swarr, full attention, CUDA graph", None, False),
+                                  ("swarr, full attention, compiled + CUDA graph", None, True),
+                                  (f"swarr, SWA W={args.window}, CUDA graph", args.window, False),
+                                  (f"swarr, SWA W={args.window}, compiled + CUDA graph", args.window, True)):
         model.set_window(window)
-        generate(model, prompts[:batch], 8, [-1], temperature=1.0)  # warm-up
+        # warm-up; compiling: the same cache shape as the timed run, so its compilation is not timed
+        generate(model, prompts, new if compile else 8, [-1], temperature=1.0, compile=compile)
         torch.cuda.reset_peak_memory_stats()
-        gen, secs = timed(lambda: generate(model, prompts, new, [-1], temperature=1.0, cuda_graph=graph))
+        gen, secs = timed(lambda: generate(model, prompts, new, [-1], temperature=1.0, compile=compile))
         assert gen.mask.all()
         mem = torch.cuda.max_memory_allocated() / 2**30
         rows.append((batch, name, batch * new / secs, secs, mem))

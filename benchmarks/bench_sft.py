@@ -18,7 +18,7 @@ import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
-from model import Model, config_from_hf, token_logprobs  # noqa: E402
+from model import Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--lengths", default="4096,16384")
@@ -88,33 +88,38 @@ rows = []
 torch.manual_seed(0)
 hf = hf_model(big, args.window, torch.bfloat16)
 ours = ours_from(hf, big, args.window)
+compiled = ours_from(hf, big, args.window)  # sft.py --compile
+compile_for_training(compiled)
 for T in [int(t) for t in args.lengths.split(",")]:
     ids = torch.randint(0, 151000, (1, T), device=device)
-    checkpointing = T > 8192
+    long = T > 8192  # transformers needs activation checkpointing here (the peer measurement)
     variants = {}
 
     def hf_step():
         hf.zero_grad(set_to_none=True)
         hf_loss(hf, ids).backward()
 
-    def ours_step():
-        ours.zero_grad(set_to_none=True)
-        ours_loss(ours, ids).backward()
-
     for impl in ("sdpa", "flash_attention_2", "flex_attention"):
         try:
             hf.set_attn_implementation(impl)
-            hf.gradient_checkpointing_enable() if checkpointing else hf.gradient_checkpointing_disable()
+            hf.gradient_checkpointing_enable() if long else hf.gradient_checkpointing_disable()
             hf.train()
-            variants[f"transformers ({impl})"] = bench(hf_step, args.reps)
+            variants[(f"transformers ({impl})", long)] = bench(hf_step, args.reps)
         except Exception as e:  # an implementation this install lacks
             print(f"  transformers {impl}: unavailable ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
             torch.cuda.empty_cache()
-    ours.train()
-    ours.checkpointing = checkpointing
-    variants["swarr (auto: flex SWA)"] = bench(ours_step, args.reps)
-    peer = max(T / s for name, (s, _) in variants.items() if name.startswith("transformers"))
-    for name, (secs, mem) in variants.items():
+    attention = "flash causal" if args.window >= T else "flex SWA"
+    for name, model, checkpointing in ((f"swarr eager ({attention})", ours, long), (f"swarr --compile ({attention})", compiled, False)):
+        def ours_step():
+            model.zero_grad(set_to_none=True)
+            ours_loss(model, ids).backward()
+
+        model.train()
+        model.checkpointing = checkpointing
+        bench(ours_step, 1)  # compiles for this length, outside the timing
+        variants[(name, checkpointing)] = bench(ours_step, args.reps)
+    peer = max(T / s for (name, _), (s, _) in variants.items() if name.startswith("transformers"))
+    for (name, checkpointing), (secs, mem) in variants.items():
         tps = T / secs
         mfu = 6 * n_params * tps / 989e12
         rows.append((T, checkpointing, name, tps, mfu, mem, tps / peer))

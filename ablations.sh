@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# Single-seed ablations of the SWARR recipe on the synthetic task (CPU scale): the SWA + SFT and
-# SWA + SFT + RL arms of reproduce.sh with one thing changed each. Resumable like reproduce.sh.
+# Ablations of the SWARR recipe on the synthetic task (CPU scale): the SWA + SFT and SWA + SFT + RL
+# arms of reproduce.sh with one thing changed each, per seed in $OUT/NAME/seedS/. Resumable like
+# reproduce.sh; JOBS>1 runs up to JOBS (variant, seed) chains at once, each logging to $OUT/logs/.
+# MAP_WINDOWS adds a map of where SFT alone suffices: SWA + SFT at each window, every style forced.
 #
-#   bash ablations.sh            # about 25 minutes on 2 CPU cores
+#   bash ablations.sh                                      # one seed, about 25 minutes on 2 CPU cores
+#   SEEDS="0 1 2" JOBS=8 MAP_WINDOWS="16 24 48 64" bash ablations.sh
+#   python results/summarize.py --ablations out/ablations  # the table of RESULTS.md, averaged over seeds
 set -euo pipefail
 cd "$(dirname "$0")"
+SEEDS=${SEEDS:-0}
+SFT_STEPS=${SFT_STEPS:-300}
+RL_STEPS=${RL_STEPS:-100}
+MAP_WINDOWS=${MAP_WINDOWS:-}
 OUT=${OUT:-out/ablations}
+JOBS=${JOBS:-1}
 DEVICE=${DEVICE:-$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
-stage() { local target=$1; shift; if [ -e "$target" ]; then echo "== $target exists, skipped"; else echo "== $*"; "$@"; fi; }
+source ./stages.sh
 
+# the data set is fixed (seed 0) for every seed: a seed changes the training order and the sampling
 for share in 0 0.3; do  # the carry-forward share of the SFT data (default 0.1)
   stage "$OUT/data_carry$share/sft.jsonl" python -m data.synthetic --out "$OUT/data_carry$share" --seed 0 --steps 4,8,12 --pad 2 \
     --carry-share "$share" --rl-steps 8,12 --n-sft 20000 --n-val 512 --n-rl 0 --n-test 0
 done
 
-arm() {  # arm NAME SFT-ARGS...: SWA + SFT, then SWA + SFT + RL
-  local name=$1; shift
-  stage "$OUT/$name/swa_sft.pt" python sft.py --max-steps 300 --seed 0 --device "$DEVICE" --out "$OUT/$name/swa_sft.pt" "$@"
-  stage "$OUT/$name/swa_rl.pt" python rl.py --init "$OUT/$name/swa_sft.pt" --max-steps 100 --lr 2e-4 --mask-truncated --seed 0 \
-    --eval-every 100 --device "$DEVICE" --out "$OUT/$name/swa_rl.pt"
+sft_rl() {  # sft_rl DIR SEED SFT-ARGS...: SWA + SFT, then SWA + SFT + RL
+  local d=$1 seed=$2; shift 2
+  stage "$d/swa_sft.pt" python sft.py --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt" "$@"
+  stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr 2e-4 --mask-truncated --seed "$seed" \
+    --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
+}
+ckpts=()
+arm() {  # arm NAME SFT-ARGS...: one chain per seed
+  local name=$1 seed; shift
+  for seed in $SEEDS; do
+    chain "${name}_seed$seed" sft_rl "$OUT/$name/seed$seed" "$seed" "$@"
+    ckpts+=("$OUT/$name/seed$seed/swa_sft.pt" "$OUT/$name/seed$seed/swa_rl.pt")
+  done
 }
 arm carry0 --window 32 --data "$OUT/data_carry0/sft.jsonl" --val-data "$OUT/data_carry0/val.jsonl"
 arm carry30 --window 32 --data "$OUT/data_carry0.3/sft.jsonl" --val-data "$OUT/data_carry0.3/val.jsonl"
@@ -26,7 +44,24 @@ arm sinks4 --window 32 --sinks 4
 arm hybrid_layer0_full --window 32 --full-layers 0
 arm window48 --window 48
 
-ckpts=()
-for name in carry0 carry30 sinks4 hybrid_layer0_full window48; do ckpts+=("$OUT/$name/swa_sft.pt" "$OUT/$name/swa_rl.pt"); done
-stage "$OUT/arms.json" python evaluate.py --compare "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
-awk '/^\|/{p=1} p && !/^\|/{exit} p' "$OUT/arms.md"
+map=()
+for window in $MAP_WINDOWS; do  # its own checkpoints: the window48 arm may be training its SFT at the same time
+  for seed in $SEEDS; do
+    d="$OUT/map/window$window/seed$seed"
+    chain "map_window${window}_seed$seed" stage "$d/swa_sft.pt" python sft.py --window "$window" --max-steps "$SFT_STEPS" \
+      --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
+    map+=("$d/swa_sft.pt")
+  done
+done
+wait_chains
+
+# the two evaluations are independent too
+chain arms stage "$OUT/arms.json" python evaluate.py --compare "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
+if [ ${#map[@]} -gt 0 ]; then
+  chain map stage "$OUT/map.json" python evaluate.py --compare "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
+    --out "$OUT/map"
+fi
+wait_chains
+first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
+first_table "$OUT/arms.md"
+if [ ${#map[@]} -gt 0 ]; then echo; first_table "$OUT/map.md"; fi

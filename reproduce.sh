@@ -6,8 +6,11 @@
 #
 #   bash reproduce.sh                                   # demo: one seed, CPU, about 5 minutes on 2 cores
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # the pilot in RESULTS.md
+#   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 JOBS=6 bash reproduce.sh   # the same, 6 processes at a time
 #
 # Every stage is skipped when its output exists, so an interrupted run picks up where it stopped.
+# Each seed is two independent chains, SWA (SFT -> RL, and the ceiling) and SA (SFT [-> RL]). JOBS=1
+# runs them one after the other; JOBS>1 runs up to JOBS chains at once, each logging to $OUT/logs/.
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-0}
@@ -17,30 +20,38 @@ RL_LR=${RL_LR:-2e-4}
 CONTROL=${CONTROL:-0}
 WINDOW=${WINDOW:-32}
 OUT=${OUT:-out/repro}
+JOBS=${JOBS:-1}
 DEVICE=${DEVICE:-$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
 mkdir -p "$OUT"
 
-stage() {  # stage OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
-  local target=$1; shift
-  if [ -e "$target" ]; then echo "== $target exists, skipped"; else echo "== $*"; "$@"; fi
+source ./stages.sh
+
+swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT model with each style forced
+  local seed=$1 d="$OUT/seed$1"
+  stage "$d/swa_sft.pt" python sft.py --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
+  stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
+    --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
+  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
+    --out "$OUT/ceiling_seed$seed"
+}
+sa_chain() {  # sa_chain SEED: SA + SFT, and with CONTROL=1 SA + SFT + RL
+  local seed=$1 d="$OUT/seed$1"
+  stage "$d/sa_sft.pt" python sft.py --window none --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/sa_sft.pt"
+  if [ "$CONTROL" = 1 ]; then
+    stage "$d/sa_rl.pt" python rl.py --init "$d/sa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
+      --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/sa_rl.pt"
+  fi
 }
 
 arms=()
 for seed in $SEEDS; do
+  chain "seed${seed}_swa" swa_chain "$seed"
+  chain "seed${seed}_sa" sa_chain "$seed"
   d="$OUT/seed$seed"
-  stage "$d/swa_sft.pt" python sft.py --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
-  stage "$d/sa_sft.pt" python sft.py --window none --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/sa_sft.pt"
-  stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
-    --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
   arms+=("$d/sa_sft.pt" "$d/swa_sft.pt" "$d/swa_rl.pt")
-  if [ "$CONTROL" = 1 ]; then
-    stage "$d/sa_rl.pt" python rl.py --init "$d/sa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
-      --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/sa_rl.pt"
-    arms+=("$d/sa_rl.pt")
-  fi
-  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
-    --out "$OUT/ceiling_seed$seed"
+  if [ "$CONTROL" = 1 ]; then arms+=("$d/sa_rl.pt"); fi
 done
+wait_chains
 stage "$OUT/arms.json" python evaluate.py --compare "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
 first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
 echo

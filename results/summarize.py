@@ -1,17 +1,20 @@
 """
-Regenerate RESULTS.md's tables from the raw metrics that reproduce.sh wrote (evaluate.py's JSON and
-the training runs' JSON lines), averaged over seeds:
+Regenerate RESULTS.md's tables from the raw metrics that reproduce.sh and ablations.sh wrote
+(evaluate.py's JSON and the training runs' JSON lines), averaged over seeds:
 
-    python results/summarize.py results/synthetic-cpu
+    python results/summarize.py results/synthetic-cpu                   # the main run's tables
+    python results/summarize.py results/synthetic-cpu --plot acc.png    # and accuracy against k (needs matplotlib)
+    python results/summarize.py --ablations results/ablations-cpu      # the ablation table (and the windows map)
 """
+import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-folder = Path(sys.argv[1] if len(sys.argv) > 1 else "results/synthetic-cpu")
 ARMS = {"sa_sft": "SA + SFT", "swa_sft": "SWA + SFT", "swa_rl": "SWA + SFT + RL", "sa_rl": "SA + SFT + RL (control)"}
+VARIANTS = {"carry0": "0% carry-forward in the SFT data", "carry30": "30% carry-forward", "sinks4": "4 attention sinks",
+            "hybrid_layer0_full": "hybrid: layer 0 full attention", "window48": "window 48 instead of 32"}
 
 
 def spread(values):
@@ -36,47 +39,136 @@ def cells(file):
     return out
 
 
-arms = cells(folder / "arms.json")
-benchmarks = sorted({b for _, _, b in arms}, key=lambda b: int(b.split("_k")[1]))
-seeds = len(arms["swa_sft", None, benchmarks[0]])
+def k_of(benchmark):
+    return int(benchmark.split("_k")[1])
 
-print(f"Greedy accuracy %, mean (min-max) over {seeds} seeds, each arm at its own attention:\n")
-table(["arm"] + benchmarks, [[name] + [spread([g["accuracy"] for g in arms[arm, None, b]]) for b in benchmarks]
-                             for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms])
 
-print("Share of the SA-SWA gap that RL closes, (SWA+RL - SWA+SFT) / (SA+SFT - SWA+SFT), from the means:\n")
-mean = lambda arm, b: statistics.mean(g["accuracy"] for g in arms[arm, None, b])  # noqa: E731
-gap_rows = []
-for b in benchmarks:
-    gap = mean("sa_sft", b) - mean("swa_sft", b)
-    gap_rows.append([b, f"{100 * gap:.1f}", f"{100 * (mean('swa_rl', b) - mean('swa_sft', b)) / gap:.0f}%" if gap > 0.02 else "no gap"])
-table(["benchmark", "gap SA+SFT - SWA+SFT (points)", "closed by RL"], gap_rows)
+def main_tables(folder):
+    arms = cells(folder / "arms.json")
+    benchmarks = sorted({b for _, _, b in arms}, key=k_of)
+    seeds = len(arms["swa_sft", None, benchmarks[0]])
 
-print("Mechanism: greedy completions in carry-forward style %, mean response length (tokens), share of response tokens beyond W %:\n")
-table(["arm"] + [f"{b} carry / len / beyond W" for b in benchmarks],
-      [[name] + [f"{100 * statistics.mean(g['style']['carry'] for g in arms[arm, None, b]):.0f} / "
-                 f"{statistics.mean(g['len_mean'] for g in arms[arm, None, b]):.0f} / "
-                 + (f"{100 * statistics.mean(g['beyond_window'] for g in arms[arm, None, b]):.0f}" if arm.startswith("swa") else "-")
-                 for b in benchmarks]
-       for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms])
+    print(f"Greedy accuracy %, mean (min-max) over {seeds} seeds, each arm at its own attention:\n")
+    table(["arm"] + benchmarks, [[name] + [spread([g["accuracy"] for g in arms[arm, None, b]]) for b in benchmarks]
+                                 for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms])
 
-ceiling = defaultdict(list)
-for file in sorted(folder.glob("ceiling_seed*.json")):
-    for key, stats in cells(file).items():
-        ceiling[key] += stats
-print("SWA + SFT with each style forced by its first character (its ceiling under the window), greedy accuracy %:\n")
-table(["forced style"] + benchmarks, [[style] + [spread([g["accuracy"] for g in ceiling["swa_sft", style, b]]) for b in benchmarks]
-                                      for style in ("lookback", "carry")])
+    print("Share of the SA-SWA gap that RL closes, (SWA+RL - SWA+SFT) / (SA+SFT - SWA+SFT), from the means:\n")
+    mean = lambda arm, b: statistics.mean(g["accuracy"] for g in arms[arm, None, b])  # noqa: E731
+    gap_rows = []
+    for b in benchmarks:
+        gap = mean("sa_sft", b) - mean("swa_sft", b)
+        gap_rows.append([b, f"{100 * gap:.1f}", f"{100 * (mean('swa_rl', b) - mean('swa_sft', b)) / gap:.0f}%" if gap > 0.02 else "no gap"])
+    table(["benchmark", "gap SA+SFT - SWA+SFT (points)", "closed by RL"], gap_rows)
 
-print("RL training samples (the RL difficulties), first 5 steps -> last 5 steps, mean over seeds:\n")
-rows = []
-for arm in ("swa_rl", "sa_rl"):
-    runs = [[json.loads(line) for line in f.read_text().splitlines()] for f in sorted(folder.glob(f"seed*_{arm}.jsonl"))]
-    steps = [[r for r in run if "reward" in r] for run in runs]
-    if not steps:
-        continue
-    avg = lambda key, part: statistics.mean(statistics.mean(r[key] for r in part(s)) for s in steps)  # noqa: E731
-    first, last = (lambda s: s[:5]), (lambda s: s[-5:])
-    rows.append([ARMS[arm]] + [f"{avg(k, first):.2f} -> {avg(k, last):.2f}" for k in ("reward", "carry_share", "truncated_share", "zero_std_share")]
-                + [f"{avg('len_mean', first):.0f} -> {avg('len_mean', last):.0f}"])
-table(["arm", "reward", "carry-forward share", "truncated share", "zero-variance groups", "mean length"], rows)
+    print("Mechanism: greedy completions in carry-forward style %, mean response length (tokens), share of response tokens beyond W %:\n")
+    table(["arm"] + [f"{b} carry / len / beyond W" for b in benchmarks],
+          [[name] + [f"{100 * statistics.mean(g['style']['carry'] for g in arms[arm, None, b]):.0f} / "
+                     f"{statistics.mean(g['len_mean'] for g in arms[arm, None, b]):.0f} / "
+                     + (f"{100 * statistics.mean(g['beyond_window'] for g in arms[arm, None, b]):.0f}" if arm.startswith("swa") else "-")
+                     for b in benchmarks]
+           for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms])
+
+    ceiling = defaultdict(list)
+    for file in sorted(folder.glob("ceiling_seed*.json")):
+        for key, stats in cells(file).items():
+            ceiling[key] += stats
+    print("SWA + SFT with each style forced by its first character (its ceiling under the window), greedy accuracy %:\n")
+    table(["forced style"] + benchmarks, [[style] + [spread([g["accuracy"] for g in ceiling["swa_sft", style, b]]) for b in benchmarks]
+                                          for style in ("lookback", "carry")])
+
+    print("RL training samples (the RL difficulties), first 5 steps -> last 5 steps, mean over seeds:\n")
+    rows = []
+    for arm in ("swa_rl", "sa_rl"):
+        runs = [[json.loads(line) for line in f.read_text().splitlines()] for f in sorted(folder.glob(f"seed*_{arm}.jsonl"))]
+        steps = [[r for r in run if "reward" in r] for run in runs]
+        if not steps:
+            continue
+        avg = lambda key, part: statistics.mean(statistics.mean(r[key] for r in part(s)) for s in steps)  # noqa: E731
+        first, last = (lambda s: s[:5]), (lambda s: s[-5:])
+        rows.append([ARMS[arm]] + [f"{avg(k, first):.2f} -> {avg(k, last):.2f}" for k in ("reward", "carry_share", "truncated_share", "zero_std_share")]
+                    + [f"{avg('len_mean', first):.0f} -> {avg('len_mean', last):.0f}"])
+    table(["arm", "reward", "carry-forward share", "truncated share", "zero-variance groups", "mean length"], rows)
+
+
+def acc(values):
+    """Greedy accuracy %: one seed as RESULTS.md writes it, several as 'mean (min-max)'."""
+    if len(values) > 1:
+        return spread(values)
+    return "100" if values[0] == 1 else f"{100 * values[0]:.1f}"
+
+
+def ablation_tables(folder):
+    """RESULTS.md's ablation table from ablations.sh's arms.json (OUT/NAME/seedS/*.pt, or the single-seed OUT/NAME/*.pt)."""
+    runs = defaultdict(list)  # (variant, checkpoint stem, forced style, benchmark) -> [greedy accuracy per seed]
+    for row in json.loads((folder / "arms.json").read_text())["rows"]:
+        ckpt = Path(row["checkpoint"])
+        variant = (ckpt.parent.parent if ckpt.parent.name.startswith("seed") else ckpt.parent).name
+        runs[variant, ckpt.stem, row["forced_style"], row["benchmark"]].append(row["greedy"]["accuracy"])
+    benchmarks = sorted({b for *_, b in runs}, key=k_of)
+    variants = list(dict.fromkeys(v for v, *_ in runs))
+    seeds = {len(runs[v, "swa_sft", None, benchmarks[0]]) for v in variants}
+    ks = " / ".join(str(k_of(b)) for b in benchmarks)
+    print(f"Greedy accuracy % at k = {ks}, {'/'.join(map(str, sorted(seeds)))} seed{'s' if max(seeds) > 1 else ''} per variant"
+          + (", mean (min-max)" if max(seeds) > 1 else "") + ", free choice of style unless forced:\n")
+    rows = []
+    for v in variants:
+        cell = lambda stem, style: " / ".join(acc(runs[v, stem, style, b]) for b in benchmarks)  # noqa: E731
+        logs = sorted(folder.glob(f"{v}/seed*/swa_rl.jsonl")) or sorted(folder.glob(f"{v}_swa_rl.jsonl"))
+        steps = [[r for r in map(json.loads, f.read_text().splitlines()) if "reward" in r] for f in logs]
+        share = lambda part: statistics.mean(statistics.mean(r["carry_share"] for r in part(s)) for s in steps)  # noqa: E731
+        rows.append([VARIANTS.get(v, v), cell("swa_sft", None), cell("swa_sft", "carry"), cell("swa_rl", None),
+                     f"{share(lambda s: s[:5]):.2f} → {share(lambda s: s[-5:]):.2f}" if steps else "-"])
+    table(["variant", f"SWA + SFT k={ks}", "SWA + SFT, carry-forward forced", "SWA + SFT + RL",
+           "RL samples: carry-forward share, first → last 5 steps"], rows)
+
+    if not (folder / "map.json").exists():
+        return
+    cells_ = defaultdict(list)  # (window, attention, style, benchmark) -> [greedy accuracy per seed]
+    for row in json.loads((folder / "map.json").read_text())["rows"]:
+        cells_[row["window"] or 0, row["attention"], row["style"], row["benchmark"]].append(row["greedy"]["accuracy"])
+    order = {"free": 0, "carry": 1, "lookback": 2}
+    keys = sorted({key[:3] for key in cells_}, key=lambda key: (key[0], order.get(key[2], 3)))
+    print("Where SFT alone suffices: SWA + SFT at each window, each style forced, greedy accuracy %:\n")
+    table(["attention", "style"] + benchmarks, [[attention, style] + [acc(cells_[w, attention, style, b]) for b in benchmarks]
+                                                for w, attention, style in keys])
+
+
+def plot(folder, file):
+    """Greedy accuracy against k, one line per arm, min-max over seeds as error bars."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"--plot: matplotlib is not installed, {file} not drawn")
+        return
+    arms = cells(folder / "arms.json")
+    benchmarks = sorted({b for _, _, b in arms}, key=k_of)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    present = [(arm, name) for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms]
+    for i, (arm, name) in enumerate(present):
+        v = [[100 * g["accuracy"] for g in arms[arm, None, b]] for b in benchmarks]
+        mean = [statistics.mean(x) for x in v]
+        dodge = 0.15 * (i - (len(present) - 1) / 2)  # arms at the same accuracy would hide each other
+        ax.errorbar([k_of(b) + dodge for b in benchmarks], mean, yerr=[[m - min(x) for m, x in zip(mean, v)], [max(x) - m for m, x in zip(mean, v)]],
+                    marker="o", capsize=3, label=name)
+    ax.set(xlabel="difficulty k (operations)", ylabel="greedy accuracy %", xticks=[k_of(b) for b in benchmarks], ylim=(-3, 103))
+    ax.set_title(f"{folder.name}: mean, min-max over seeds", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(file, dpi=150)
+    print(f"wrote {file}")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", nargs="?", default="results/synthetic-cpu", help="reproduce.sh's output (arms.json, ceiling_seed*.json, logs)")
+    p.add_argument("--ablations", metavar="FOLDER", help="print the ablation table of ablations.sh's output instead")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw greedy accuracy against k per arm (needs matplotlib)")
+    args = p.parse_args()
+    if args.ablations:
+        ablation_tables(Path(args.ablations))
+    else:
+        main_tables(Path(args.folder))
+    if args.plot:
+        plot(Path(args.folder), args.plot)

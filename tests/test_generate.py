@@ -77,6 +77,17 @@ def test_sampled_logprobs_equal_full_forward(layout):
             assert bool(gen.truncated[row]) == (not ended) and (ended or n == 32)
 
 
+def test_compiled_decode_equals_eager():
+    """generate(compile=True), the fast path, against the eager decode step (SWA ring, sinks and a full layer)."""
+    model = tiny_model("hybrid", seed=2)
+    prompts = prompts_of([4, 11, 6], seed=2)
+    for kwargs in (dict(temperature=0), dict(temperature=0.8, seed=3)):
+        eager = generate(model, prompts, 30, EOS, **kwargs)
+        compiled = generate(model, prompts, 30, EOS, compile=True, **kwargs)
+        assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
+        torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
+
+
 def test_group_rows_share_the_prompt_and_seed_reproduces():
     model = tiny_model("swa")
     prompts = prompts_of([5, 8])

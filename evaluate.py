@@ -112,6 +112,12 @@ def beyond_window_share(lengths, window):
     return sum(max(0, n - 1 - window) for n in lengths) / total
 
 
+def kv_cache_bytes(config, length, bytes_per_value):
+    """The KV cache one sequence of `length` tokens holds: every position in a full layer, at most sinks + W in an SWA layer."""
+    slots = sum(length if w is None else min(length, config.sinks + w) for w in config.layer_windows)
+    return 2 * slots * config.num_key_value_heads * config.head_dim * bytes_per_value  # k and v
+
+
 def style_shares(texts):
     counts = Counter(detect_style(t) or "none" for t in texts)
     return {s: counts[s] / len(texts) for s in (*MARKERS, "none")}
@@ -232,8 +238,17 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
     result = {"n": len(records), "synthetic": synthetic, "forced_style": force_style if marker else None,
               "window": window, "max_new_tokens": max_new_tokens}
 
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     outs = sample_completions(model, tokenizer, prompts, max_new_tokens, 1, 0.0, seed, batch_size, f"{desc} greedy")
+    seconds = time.perf_counter() - start  # (sample_completions ends reading the tokens back: synchronised)
     result["greedy"], texts, _, _ = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
+    # efficiency beside accuracy: generation speed, and the cache each sequence needs at its own length
+    value_bytes = model.embed_tokens.weight.element_size()
+    kv = [kv_cache_bytes(model.config, p + m + n, value_bytes) for o, p, m in zip(outs, prompt_tokens, marker_tokens) for _, n, _ in o]
+    result["greedy"].update(tokens_per_s=sum(n for o in outs for _, n, _ in o) / seconds, seconds=seconds,
+                            kv_bytes_mean=sum(kv) / len(kv), kv_bytes_max=max(kv))
     result["completions"] = [ts[0] for ts in texts]
     g = result["greedy"]
     if window is not None and g["beyond_window"] == 0:

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import evaluate
-from evaluate import beyond_window_share, evaluate_benchmark, main, majority_vote, pass_at_k
-from model import save_checkpoint
+from evaluate import beyond_window_share, evaluate_benchmark, kv_cache_bytes, main, majority_vote, pass_at_k
+from generate import KVCache
+from model import Config, Model, save_checkpoint
 from reward import is_equiv, normalize
 from test_generate import tiny_model, write_tokenizer
 
@@ -235,3 +236,13 @@ def test_efficiency_reports_oom_and_goes_on(monkeypatch):
     assert [bool(r.get("oom")) for r in rows] == [False, True, True, False, False, False]
     table = "\n".join(evaluate.efficiency_table(rows))
     assert "| tiny | full | 64 | OOM | OOM | OOM |" in table and "| tiny | W=8 | 128 |" in table
+
+
+@pytest.mark.parametrize("window,sinks,full_layers", [(None, 0, ()), (8, 0, ()), (8, 2, (1,))])
+def test_kv_cache_bytes_equals_the_cache_generate_allocates(window, sinks, full_layers):
+    model = Model(Config(vocab_size=50, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=8, max_position_embeddings=128))
+    model.set_window(window, sinks, full_layers)
+    for length in (5, 10, 40):
+        cache = KVCache(model, 1, length, "cpu", torch.bfloat16)
+        assert kv_cache_bytes(model.config, length, 2) == cache.memory_bytes()

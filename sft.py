@@ -251,7 +251,7 @@ def main(argv=None):
             save()
     bar.close()
     save(final=True)
-    print(f"wrote {out} (step {step}, val loss {record.get('val_loss', float('nan')):.4f})")
+    print(f"wrote {out} (step {step}" + (f", val loss {record['val_loss']:.4f})" if "val_loss" in record else ")"))
     if args.export_hf:
         export_hf(model, tokenizer, args.export_hf)
     return model

@@ -2,13 +2,20 @@
 # their output exists, and independent chains of stages run as parallel processes when JOBS > 1.
 case $JOBS in ''|*[!0-9]*|0) echo "error: JOBS must be a positive integer, got '$JOBS'" >&2; exit 2 ;; esac
 
-stage() {  # stage OUTPUT COMMAND...: run COMMAND unless OUTPUT exists
+stage() {  # stage OUTPUT COMMAND...: run COMMAND unless it already completed (OUTPUT.done marks that)
   local target=$1; shift
-  if [ -e "$target" ]; then echo "== $target exists, skipped"; else echo "== $*"; "$@"; fi
+  if [ -e "$target.done" ]; then echo "== $target done, skipped"; return; fi
+  if [ -e "$target" ] && [[ $target == *.pt ]]; then
+    # sft.py / rl.py save along the way: a stage cut off mid-run continues from its last checkpoint
+    echo "== $* --resume"; "$@" --resume
+  else
+    echo "== $*"; "$@"
+  fi
+  touch "$target.done"
 }
 
 chain_pids=() chain_names=()
-chain() {  # chain NAME COMMAND...: with JOBS=1 run COMMAND here; else in the background, output in $OUT/logs/NAME.log
+chain() {  # chain NAME COMMAND...: with JOBS=1 run COMMAND here; else in the background, output appended to $OUT/logs/NAME.log
   local name=$1; shift
   if [ "$JOBS" = 1 ]; then "$@"; return; fi
   if [ ${#chain_pids[@]} = 0 ]; then
@@ -17,9 +24,10 @@ chain() {  # chain NAME COMMAND...: with JOBS=1 run COMMAND here; else in the ba
   fi
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done  # at most JOBS at a time; failures are read below
   echo "== chain $name started, log: $OUT/logs/$name.log"
-  # a share of the cores each, so that JOBS processes do not oversubscribe the CPU
+  # a share of the cores each, so that JOBS processes do not oversubscribe the CPU; the log is appended
+  # to, so that a resumed chain keeps the output of its earlier runs
   local threads=$(( $(nproc) / JOBS ))
-  ( export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( threads > 0 ? threads : 1 ))}; "$@" ) > "$OUT/logs/$name.log" 2>&1 &
+  ( export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( threads > 0 ? threads : 1 ))}; "$@" ) >> "$OUT/logs/$name.log" 2>&1 &
   chain_pids+=($!) chain_names+=("$name")
 }
 

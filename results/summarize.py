@@ -150,8 +150,8 @@ def plot(folder, file):
         v = [[100 * g["accuracy"] for g in arms[arm, None, b]] for b in benchmarks]
         mean = [statistics.mean(x) for x in v]
         dodge = 0.15 * (i - (len(present) - 1) / 2)  # arms at the same accuracy would hide each other
-        ax.errorbar([k_of(b) + dodge for b in benchmarks], mean, yerr=[[m - min(x) for m, x in zip(mean, v)], [max(x) - m for m, x in zip(mean, v)]],
-                    marker="o", capsize=3, label=name)
+        low, high = [m - min(x) for m, x in zip(mean, v)], [max(x) - m for m, x in zip(mean, v)]
+        ax.errorbar([k_of(b) + dodge for b in benchmarks], mean, yerr=[low, high], marker="o", capsize=3, label=name)
     ax.set(xlabel="difficulty k (operations)", ylabel="greedy accuracy %", xticks=[k_of(b) for b in benchmarks], ylim=(-3, 103))
     ax.set_title(f"{folder.name}: mean, min-max over seeds", fontsize=9)
     ax.legend(fontsize=8)

@@ -15,6 +15,7 @@ RL_STEPS=${RL_STEPS:-100}
 MAP_WINDOWS=${MAP_WINDOWS:-}
 OUT=${OUT:-out/ablations}
 JOBS=${JOBS:-1}
+EVAL_BATCH=${EVAL_BATCH:-64}  # sequences per generate call in evaluate.py; 256 on a GPU
 DEVICE=${DEVICE:-$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
 source ./stages.sh
 
@@ -56,9 +57,9 @@ done
 wait_chains
 
 # the two evaluations are independent too
-chain arms stage "$OUT/arms.json" python evaluate.py --compare "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
+chain arms stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
 if [ ${#map[@]} -gt 0 ]; then
-  chain map stage "$OUT/map.json" python evaluate.py --compare "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
+  chain map stage "$OUT/map.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
     --out "$OUT/map"
 fi
 wait_chains

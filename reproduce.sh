@@ -21,6 +21,7 @@ CONTROL=${CONTROL:-0}
 WINDOW=${WINDOW:-32}
 OUT=${OUT:-out/repro}
 JOBS=${JOBS:-1}
+EVAL_BATCH=${EVAL_BATCH:-64}  # sequences per generate call in evaluate.py; 256 on a GPU
 DEVICE=${DEVICE:-$(python -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')")}
 mkdir -p "$OUT"
 
@@ -31,7 +32,7 @@ swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT
   stage "$d/swa_sft.pt" python sft.py --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
   stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
     --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
-  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
+  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
     --out "$OUT/ceiling_seed$seed"
 }
 sa_chain() {  # sa_chain SEED: SA + SFT, and with CONTROL=1 SA + SFT + RL
@@ -52,7 +53,7 @@ for seed in $SEEDS; do
   if [ "$CONTROL" = 1 ]; then arms+=("$d/sa_rl.pt"); fi
 done
 wait_chains
-stage "$OUT/arms.json" python evaluate.py --compare "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
+stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
 first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
 echo
 echo "Each style forced under the window (the SWA + SFT model's ceiling), greedy accuracy %:"

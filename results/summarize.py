@@ -89,6 +89,16 @@ def main_tables(folder):
                     + [f"{avg('len_mean', first):.0f} -> {avg('len_mean', last):.0f}"])
     table(["arm", "reward", "carry-forward share", "truncated share", "zero-variance groups", "mean length"], rows)
 
+    if "tokens_per_s" not in arms["swa_sft", None, benchmarks[0]][0]:
+        return  # evaluate.py recorded speed and cache size from 2026-11-27 on
+    print(f"Efficiency beside accuracy, on {json.loads((folder / 'arms.json').read_text()).get('device', 'this run')}: "
+          "greedy generation tokens/s (batches of evaluate.py), and the KV cache per sequence at its own length, mean / max:\n")
+    table(["arm"] + [f"{b} tokens/s, KV KiB" for b in benchmarks],
+          [[name] + [f"{statistics.mean(g['tokens_per_s'] for g in arms[arm, None, b]):.0f}, "
+                     f"{statistics.mean(g['kv_bytes_mean'] for g in arms[arm, None, b]) / 1024:.0f} / "
+                     f"{max(g['kv_bytes_max'] for g in arms[arm, None, b]) / 1024:.0f}" for b in benchmarks]
+           for arm, name in ARMS.items() if (arm, None, benchmarks[0]) in arms])
+
 
 def acc(values):
     """Greedy accuracy %: one seed as RESULTS.md writes it, several as 'mean (min-max)'."""

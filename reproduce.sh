@@ -5,8 +5,8 @@
 # model with each solution style forced (its ceiling under the window).
 #
 #   bash reproduce.sh                                   # demo: one seed, CPU, about 5 minutes on 2 cores
-#   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # the pilot in RESULTS.md
-#   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 JOBS=6 bash reproduce.sh   # the same, 6 processes at a time
+#   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # RESULTS.md's CPU run (about 26 minutes)
+#   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 JOBS=6 bash reproduce.sh   # the same, 6 processes at a time (GPU: 4 minutes)
 #
 # Every stage is skipped when its output exists, so an interrupted run picks up where it stopped.
 # Each seed is two independent chains, SWA (SFT -> RL, and the ceiling) and SA (SFT [-> RL]). JOBS=1

@@ -8,7 +8,8 @@
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # RESULTS.md's CPU run (about 26 minutes)
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 JOBS=6 bash reproduce.sh   # the same, 6 processes at a time (GPU: 4 minutes)
 #
-# Every stage is skipped when its output exists, so an interrupted run picks up where it stopped.
+# A finished stage is skipped and a cut-off sft.py / rl.py stage resumes from its last checkpoint,
+# so an interrupted run picks up where it stopped.
 # Each seed is two independent chains, SWA (SFT -> RL, and the ceiling) and SA (SFT [-> RL]). JOBS=1
 # runs them one after the other; JOBS>1 runs up to JOBS chains at once, each logging to $OUT/logs/.
 set -euo pipefail

@@ -1,5 +1,6 @@
-# Sourced by reproduce.sh and ablations.sh (after OUT and JOBS are set): stages that are skipped when
-# their output exists, and independent chains of stages run as parallel processes when JOBS > 1.
+# Sourced by reproduce.sh and ablations.sh (after OUT and JOBS are set): stages that are skipped once
+# they finished (or resumed, for a training stage cut off mid-run), and independent chains of stages
+# run as parallel processes when JOBS > 1.
 case $JOBS in ''|*[!0-9]*|0) echo "error: JOBS must be a positive integer, got '$JOBS'" >&2; exit 2 ;; esac
 
 stage() {  # stage OUTPUT COMMAND...: run COMMAND unless it already completed (OUTPUT.done marks that)

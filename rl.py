@@ -440,7 +440,9 @@ def main(argv=None, reward_fn=math_reward):
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
     sampler = make_sampler(model, args.device)
-    if args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
+    if args.compile and sampler is model:  # CPU: compiled blocks would also run generation, recompiling per cache shape
+        print("note: --compile on CPU compiles the decode step only (the policy samples itself there)")
+    elif args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
         compile_for_training(model)
 
     def save(final=False):

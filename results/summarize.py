@@ -108,7 +108,17 @@ def acc(values):
 
 
 def ablation_tables(folder):
-    """RESULTS.md's ablation table from ablations.sh's arms.json (OUT/NAME/seedS/*.pt, or the single-seed OUT/NAME/*.pt)."""
+    """RESULTS.md's ablation tables from ablations.sh's output: the variants (arms.json), the maps (map.json, depth.json)."""
+    if (folder / "arms.json").exists():
+        variant_table(folder)
+    if (folder / "map.json").exists():
+        window_map(folder)
+    if (folder / "depth.json").exists():
+        depth_map(folder)
+
+
+def variant_table(folder):
+    """arms.json: OUT/NAME/seedS/*.pt, or the single-seed OUT/NAME/*.pt."""
     runs = defaultdict(list)  # (variant, checkpoint stem, forced style, benchmark) -> [greedy accuracy per seed]
     for row in json.loads((folder / "arms.json").read_text())["rows"]:
         ckpt = Path(row["checkpoint"])
@@ -131,16 +141,33 @@ def ablation_tables(folder):
     table(["variant", f"SWA + SFT k={ks}", "SWA + SFT, carry-forward forced", "SWA + SFT + RL",
            "RL samples: carry-forward share, first → last 5 steps"], rows)
 
-    if not (folder / "map.json").exists():
-        return
+
+def window_map(folder):
     cells_ = defaultdict(list)  # (window, attention, style, benchmark) -> [greedy accuracy per seed]
     for row in json.loads((folder / "map.json").read_text())["rows"]:
         cells_[row["window"] or 0, row["attention"], row["style"], row["benchmark"]].append(row["greedy"]["accuracy"])
+    benchmarks = sorted({b for *_, b in cells_}, key=k_of)
     order = {"free": 0, "carry": 1, "lookback": 2}
     keys = sorted({key[:3] for key in cells_}, key=lambda key: (key[0], order.get(key[2], 3)))
     print("Where SFT alone suffices: SWA + SFT at each window, each style forced, greedy accuracy %:\n")
     table(["attention", "style"] + benchmarks, [[attention, style] + [acc(cells_[w, attention, style, b]) for b in benchmarks]
                                                 for w, attention, style in keys])
+
+
+def depth_map(folder):
+    """depth.json: per depth, its base model (OUT/depth/layersL/base, full attention) and SWA + SFT (layersL/seedS/swa_sft.pt)."""
+    cells_ = defaultdict(list)  # (layers, model, style, benchmark) -> [greedy accuracy per seed]
+    for row in json.loads((folder / "depth.json").read_text())["rows"]:
+        path = Path(row["checkpoint"])
+        layers = int(next(p for p in path.parts if p.startswith("layers")).removeprefix("layers"))
+        model = "base, full attention" if path.name == "base" else f"SWA + SFT, {row['attention']}"
+        cells_[layers, model, row["style"], row["benchmark"]].append(row["greedy"]["accuracy"])
+    benchmarks = sorted({b for *_, b in cells_}, key=k_of)
+    order = {"free": 0, "carry": 1, "lookback": 2}
+    keys = sorted({key[:3] for key in cells_}, key=lambda key: (key[0], key[1] != "base, full attention", order.get(key[2], 3)))
+    print("Where SFT alone suffices, by depth: each base model and its SWA + SFT models, each style forced, greedy accuracy %:\n")
+    table(["layers", "model", "style"] + benchmarks, [[layers, model, style] + [acc(cells_[layers, model, style, b]) for b in benchmarks]
+                                                      for layers, model, style in keys])
 
 
 def plot(folder, file):

@@ -4,7 +4,7 @@ Regenerate RESULTS.md's tables from the raw metrics that reproduce.sh and ablati
 
     python results/summarize.py results/synthetic-cpu                   # the main run's tables
     python results/summarize.py results/synthetic-cpu --plot acc.png    # and accuracy against k (needs matplotlib)
-    python results/summarize.py --ablations results/ablations-cpu      # the ablation table (and the windows map)
+    python results/summarize.py --ablations results/ablations-gpu      # the ablation table, and the window / depth maps
 """
 import argparse
 import json

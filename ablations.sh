@@ -32,7 +32,8 @@ done
 
 depth_chain() {  # depth_chain LAYERS: pretrain a full-attention base model of that depth, then SWA + SFT from it per seed
   local layers=$1 d="$OUT/depth/layers$1" seed
-  stage "$d/base/model.safetensors" python build_base_model.py --layers "$layers" --steps "$BASE_STEPS" --device "$DEVICE" \
+  # the stage's output is the pretraining checkpoint, so that a build cut off mid-run resumes from it
+  stage "$d/build/pretrain.pt" python build_base_model.py --layers "$layers" --steps "$BASE_STEPS" --device "$DEVICE" \
     --out "$d/base" --work "$d/build"
   for seed in $SEEDS; do
     stage "$d/seed$seed/swa_sft.pt" python sft.py --model "$d/base" --window 32 --max-steps "$SFT_STEPS" --seed "$seed" \

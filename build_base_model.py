@@ -36,6 +36,7 @@ parser.add_argument("--hidden", type=int, default=192)
 parser.add_argument("--layers", type=int, default=6)
 parser.add_argument("--seed", type=int, default=1234)
 parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+parser.add_argument("--resume", action="store_true", help="continue the pretraining cut off in --work (its pretrain.pt)")
 args = parser.parse_args()
 work = Path(args.work)
 work.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ sft.main([
     "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup", "200",
     "--weight-decay", "0.1", "--eval-every", "500", "--save-every", "1000", "--seed", str(args.seed), "--device", args.device,
     "--export-hf", str(work / "export"),
-])
+] + (["--resume"] if args.resume else []))
 out = Path(args.out)
 shutil.rmtree(out, ignore_errors=True)
 shutil.copytree(work / "export", out)

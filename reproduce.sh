@@ -7,6 +7,7 @@
 #   bash reproduce.sh                                   # demo: one seed, CPU, about 5 minutes on 2 cores
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 bash reproduce.sh   # RESULTS.md's CPU run (about 26 minutes)
 #   SEEDS="0 1 2" CONTROL=1 RL_STEPS=100 JOBS=6 bash reproduce.sh   # the same, 6 processes at a time (GPU: 4 minutes)
+#   MODEL=out/abl/depth/layers12/base bash reproduce.sh   # from another base model (here one that ablations.sh built)
 #
 # A finished stage is skipped and a cut-off sft.py / rl.py stage resumes from its last checkpoint,
 # so an interrupted run picks up where it stopped.
@@ -15,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SEEDS=${SEEDS:-0}
+MODEL=${MODEL:-base_model}  # the full-attention base model every arm starts from
 SFT_STEPS=${SFT_STEPS:-300}
 RL_STEPS=${RL_STEPS:-60}
 RL_LR=${RL_LR:-2e-4}
@@ -30,7 +32,7 @@ source ./stages.sh
 
 swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT model with each style forced
   local seed=$1 d="$OUT/seed$1"
-  stage "$d/swa_sft.pt" python sft.py --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
+  stage "$d/swa_sft.pt" python sft.py --model "$MODEL" --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
   stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
     --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
   stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
@@ -38,7 +40,7 @@ swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT
 }
 sa_chain() {  # sa_chain SEED: SA + SFT, and with CONTROL=1 SA + SFT + RL
   local seed=$1 d="$OUT/seed$1"
-  stage "$d/sa_sft.pt" python sft.py --window none --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/sa_sft.pt"
+  stage "$d/sa_sft.pt" python sft.py --model "$MODEL" --window none --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/sa_sft.pt"
   if [ "$CONTROL" = 1 ]; then
     stage "$d/sa_rl.pt" python rl.py --init "$d/sa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
       --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/sa_rl.pt"

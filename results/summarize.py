@@ -5,6 +5,8 @@ Regenerate RESULTS.md's tables from the raw metrics that reproduce.sh and ablati
     python results/summarize.py results/synthetic-cpu                   # the main run's tables
     python results/summarize.py results/synthetic-cpu --plot acc.png    # and accuracy against k (needs matplotlib)
     python results/summarize.py --ablations results/ablations-gpu      # the ablation table, and the window / depth maps
+    python results/summarize.py --ablations results/depth-gpu          # the map over depths
+    python results/summarize.py results/depth-gpu/layers12             # the arms on the 12-layer base
 """
 import argparse
 import json
@@ -72,9 +74,13 @@ def main_tables(folder):
     for file in sorted(folder.glob("ceiling_seed*.json")):
         for key, stats in cells(file).items():
             ceiling[key] += stats
-    print("SWA + SFT with each style forced by its first character (its ceiling under the window), greedy accuracy %:\n")
-    table(["forced style"] + benchmarks, [[style] + [spread([g["accuracy"] for g in ceiling["swa_sft", style, b]]) for b in benchmarks]
-                                          for style in ("lookback", "carry")])
+    for key, stats in arms.items():  # an arms.json evaluated with --force-style holds the ceiling too
+        if key[1] is not None:
+            ceiling[key] += stats
+    if ceiling:
+        print("SWA + SFT with each style forced by its first character (its ceiling under the window), greedy accuracy %:\n")
+        table(["forced style"] + benchmarks, [[style] + [spread([g["accuracy"] for g in ceiling["swa_sft", style, b]]) for b in benchmarks]
+                                              for style in ("lookback", "carry") if ("swa_sft", style, benchmarks[0]) in ceiling])
 
     print("RL training samples (the RL difficulties), first 5 steps -> last 5 steps, mean over seeds:\n")
     rows = []

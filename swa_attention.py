@@ -149,16 +149,38 @@ def compiled_flex_attention():
 
 @torch.compiler.disable  # built once per shape, outside any compiled region (model.compile_for_training)
 @functools.lru_cache(maxsize=32)
-def flex_block_mask(Tq, Tk, window, sinks, device):
-    from torch.nn.attention.flex_attention import create_block_mask
-    offset = Tk - Tq
+def flex_block_mask(Tq, Tk, window, sinks, device, block=128):
+    """
+    flex's BlockMask of the window, from block coordinates alone. torch's create_block_mask
+    either materialises the Tq x Tk mask (128 GiB at 128k tokens) or, with _compile=True, compiles
+    a kernel first: 3 minutes on a fresh H100 machine. A window's blocks follow from their corners:
+    O((T / block)^2) small integer ops, nothing compiled. The test checks it against create_block_mask.
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+    offset = Tk - Tq  # queries are the last Tq of Tk positions
 
     def mask_mod(b, h, q_idx, kv_idx):
         return visible(q_idx + offset, kv_idx, window, sinks)
 
-    # _compile builds the block mask block by block; uncompiled it materialises the Tq x Tk mask
-    # (128 GiB at 128k tokens)
-    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=Tq, KV_LEN=Tk, device=device, _compile=True)
+    q_start = torch.arange(0, Tq, block, device=device)[:, None]  # (Q blocks, 1)
+    k_start = torch.arange(0, Tk, block, device=device)[None, :]  # (1, KV blocks)
+    q0, q1 = q_start + offset, torch.clamp(q_start + block, max=Tq) - 1 + offset  # first and last query position
+    k0, k1 = k_start, torch.clamp(k_start + block, max=Tk) - 1
+    # some pair sees another: a distance q - k in [0, window) occurs, or a sink column sits at or before a query
+    touched = ((q1 >= k0) & (q0 - k1 < window)) | ((k0 < sinks) & (k0 <= q1))
+    # every pair sees: all keys are at or before the first query, and each is a sink or inside the
+    # last query's window; a block cut by the end of the sequence stays partial, as torch leaves it
+    whole = (q_start + block <= Tq) & (k_start + block <= Tk)
+    full = whole & (k1 <= q0) & ((k1 < sinks) | (torch.clamp(k0, min=sinks) > q1 - window))
+    partial = touched & ~full
+
+    def as_indices(blocks):  # (Q, KV) bool -> per query block: the count, and the KV block indices listed first
+        counts = blocks.sum(-1, dtype=torch.int32)  # (Q,)
+        order = torch.argsort((~blocks).to(torch.int8), dim=-1, stable=True).to(torch.int32)  # (Q, KV), ascending
+        return counts[None, None], order[None, None]  # (1, 1, Q), (1, 1, Q, KV): B and H broadcast
+
+    return BlockMask.from_kv_blocks(*as_indices(partial), *as_indices(full), BLOCK_SIZE=block, mask_mod=mask_mod,
+                                    seq_lengths=(Tq, Tk))
 
 
 def flex_attention(q, k, v, window, sinks=0):

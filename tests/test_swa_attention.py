@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from swa_attention import chunked_attention, sliding_window_attention, window_mask
+from swa_attention import chunked_attention, flex_block_mask, sliding_window_attention, visible, window_mask
 
 
 def loop_reference(q, k, v, window, sinks):
@@ -126,6 +126,24 @@ def test_chunked_memory_is_linear_in_T():
             torch.Tensor.masked_fill = orig
         sizes.append(largest[0])
     assert sizes[0] == sizes[1] == 128 * (128 + 64 - 1 + 4)
+
+
+@pytest.mark.parametrize("Tq,Tk", [(1, 300), (128, 128), (128, 255), (300, 300), (200, 513), (513, 1000)])
+@pytest.mark.parametrize("window,sinks", [(1, 0), (5, 1), (5, 127), (127, 0), (128, 4), (129, 130), (253, 4), (255, 0), (600, 0)])
+def test_flex_block_mask_matches_create_block_mask(Tq, Tk, window, sinks):
+    """The block mask built from block corners lists the same partial and full blocks as torch's,
+    which evaluates the mask at every (query, key) pair; blocks cut by the sequence end included."""
+    from torch.nn.attention.flex_attention import create_block_mask
+    offset = Tk - Tq
+    ref = create_block_mask(lambda b, h, q, k: visible(q + offset, k, window, sinks), None, None, Tq, Tk, device="cpu", _compile=False)
+    got = flex_block_mask(Tq, Tk, window, sinks, "cpu")
+
+    def listed(counts, indices):  # per query block, the set of KV blocks listed
+        return [sorted(indices[0, 0, i, :n].tolist()) for i, n in enumerate(counts[0, 0].tolist())]
+
+    assert listed(got.kv_num_blocks, got.kv_indices) == listed(ref.kv_num_blocks, ref.kv_indices)  # partial
+    assert listed(got.full_kv_num_blocks, got.full_kv_indices) == listed(ref.full_kv_num_blocks, ref.full_kv_indices)
+    assert got.seq_lengths == (Tq, Tk) and got.mask_mod(0, 0, torch.tensor(Tq - 1), torch.tensor(0)) == visible(Tk - 1, 0, window, sinks)
 
 
 def test_bad_input_errors():

@@ -129,7 +129,7 @@ def test_chunked_memory_is_linear_in_T():
 
 
 @pytest.mark.parametrize("Tq,Tk", [(1, 300), (128, 128), (128, 255), (300, 300), (200, 513), (513, 1000)])
-@pytest.mark.parametrize("window,sinks", [(1, 0), (5, 1), (5, 127), (127, 0), (128, 4), (129, 130), (253, 4), (255, 0), (600, 0)])
+@pytest.mark.parametrize("window,sinks", [(1, 0), (5, 1), (5, 127), (127, 0), (128, 4), (129, 130), (253, 4), (255, 0), (600, 0), (None, 0)])
 def test_flex_block_mask_matches_create_block_mask(Tq, Tk, window, sinks):
     """The block mask built from block corners lists the same partial and full blocks as torch's,
     which evaluates the mask at every (query, key) pair; blocks cut by the sequence end included."""

@@ -166,13 +166,13 @@ def flex_block_mask(Tq, Tk, window, sinks, device, block=128):
     k_start = torch.arange(0, Tk, block, device=device)[None, :]  # (1, KV blocks)
     q0, q1 = q_start + offset, torch.clamp(q_start + block, max=Tq) - 1 + offset  # first and last query position
     k0, k1 = k_start, torch.clamp(k_start + block, max=Tk) - 1
-    window = Tk if window is None else window  # full causal attention: a window that reaches every key
+    reach = Tk if window is None else window  # full causal attention: a window that reaches every key
     # some pair sees another: a distance q - k in [0, window) occurs, or a sink column sits at or before a query
-    touched = ((q1 >= k0) & (q0 - k1 < window)) | ((k0 < sinks) & (k0 <= q1))
+    touched = ((q1 >= k0) & (q0 - k1 < reach)) | ((k0 < sinks) & (k0 <= q1))
     # every pair sees: all keys are at or before the first query, and each is a sink or inside the
     # last query's window; a block cut by the end of the sequence stays partial, as torch leaves it
     whole = (q_start + block <= Tq) & (k_start + block <= Tk)
-    full = whole & (k1 <= q0) & ((k1 < sinks) | (torch.clamp(k0, min=sinks) > q1 - window))
+    full = whole & (k1 <= q0) & ((k1 < sinks) | (torch.clamp(k0, min=sinks) > q1 - reach))
     partial = touched & ~full
 
     def as_indices(blocks):  # (Q, KV) bool -> per query block: the count, and the KV block indices listed first

@@ -221,13 +221,24 @@ class Timer:
         return self.t - t
 
 
+def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
+    """The completion log-probs of `rows` under `policy`, without gradients -> (P * G, N), 0 elsewhere."""
+    out = torch.zeros_like(gen.logprobs)
+    with torch.no_grad(), autocast:
+        for micro in rows.split(args.micro_batch):
+            lp, _ = completion_logprobs(policy, prompts, gen, micro, args.temperature)  # (R, N')
+            out[micro, : lp.shape[1]] = lp
+    return out
+
+
 def make_sampler(model, device):
     """
     The weights generation runs on. On CUDA, a bf16 copy refreshed after every update: decoding
     reads every weight per token, so half the bytes is nearly twice the speed, and the KV cache
     takes the weights' dtype (autocast cannot mix into it). Its log-probs then differ from the
-    fp32-master / bf16-autocast training forward by rounding (logged as logp_diff). On CPU the
-    policy itself: stored and recomputed log-probs agree to float32 rounding.
+    fp32-master / bf16-autocast training forward by rounding (logged as logp_diff), so reused
+    samples take their old log-probs from the trainer. On CPU the policy itself: stored and
+    recomputed log-probs agree to float32 rounding.
     """
     return inference_copy(model, torch.bfloat16) if str(device).startswith("cuda") else model
 
@@ -277,14 +288,12 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
 
     # 3. the update: --ppo-epochs passes of --minibatches optimizer steps, --micro-batch rows per forward
     reuse = args.ppo_epochs > 1 or args.minibatches > 1
-    old_logp = gen.logprobs if reuse else None  # sampling-time log-probs = the training forward's, before any update
+    old_logp = None  # on-policy (one update per step), the ratio is exp(logp - logp.detach()): 1 by construction
+    if reuse:  # the policy before any update; a bf16 sampler's own log-probs are off by rounding (logp_diff)
+        old_logp = gen.logprobs if sampler is model else frozen_logprobs(model, prompts, gen, kept, args, autocast)
     ref_logp = None
     if args.kl_beta > 0 and len(kept):  # the frozen initial policy's log-probs, once per step
-        ref_logp = torch.zeros_like(gen.logprobs)
-        with torch.no_grad(), autocast:
-            for micro in kept.split(args.micro_batch):
-                lp, _ = completion_logprobs(ref_model, prompts, gen, micro, args.temperature)
-                ref_logp[micro, : lp.shape[1]] = lp
+        ref_logp = frozen_logprobs(ref_model, prompts, gen, kept, args, autocast)
     fwd_s = update_s = 0.0  # each phase is charged the time since the previous one: the forward also pays for step 2 and the reference
     sums = dict(loss=0.0, clipped=0, kl=0.0, diff=0.0, diff_tokens=0, train_tokens=0)
     grad_norms, ratio_dev = [], []

@@ -45,12 +45,13 @@ def toy_args(*extra):
                         "--device", "cpu", *extra])
 
 
-def run_toy(tokenizer, args, steps, reward_fn=toy_reward):
+def run_toy(tokenizer, args, steps, reward_fn=toy_reward, sampler_dtype=None):
     model = toy_model()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     prompts = [tokenizer.encode(tokenizer.render_prompt("#%&"))] * args.prompts_per_step
     ref = rl.inference_copy(model, torch.float32) if args.kl_beta > 0 else None
-    history = [rl.grpo_step(model, optimizer, prompts, ["-"] * len(prompts), tokenizer, args, reward_fn, step, ref_model=ref)
+    sampler = rl.inference_copy(model, sampler_dtype) if sampler_dtype else None  # as make_sampler does on CUDA
+    history = [rl.grpo_step(model, optimizer, prompts, ["-"] * len(prompts), tokenizer, args, reward_fn, step, sampler, ref)
                for step in range(steps)]
     return model, history
 
@@ -123,10 +124,15 @@ def test_policy_loss_clipped_objective_by_hand():
     assert stats["kl"] == pytest.approx(1 - math.log(2), abs=1e-6) and loss.item() == pytest.approx(0.5 * (1 - math.log(2)) / 5, abs=1e-6)
 
 
-def test_second_ppo_epoch_has_ratio_off_one(toy_tokenizer):
-    _, (metrics,) = run_toy(toy_tokenizer, toy_args("--ppo-epochs", "2", "--no-skip-zero-std"), 1)
+@pytest.mark.parametrize("sampler_dtype", [None, torch.bfloat16], ids=["policy-samples", "bf16-sampler"])
+def test_second_ppo_epoch_has_ratio_off_one(toy_tokenizer, sampler_dtype):
+    """Before the first update the ratio is 1, even when a bf16 copy sampled (its log-probs are off
+    by rounding: logp_diff); after it, reused samples are off-policy."""
+    _, (metrics,) = run_toy(toy_tokenizer, toy_args("--ppo-epochs", "2", "--no-skip-zero-std"), 1, sampler_dtype=sampler_dtype)
     first, second = metrics["ratio_dev"]
     assert first < 1e-5 < 1e-3 < second and metrics["updates"] == 2
+    if sampler_dtype:
+        assert metrics["logp_diff"] > 1e-3  # the gap the trainer's own log-probs remove from the ratio
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ both solution styles (50/50, every difficulty 1..max k of the task), so it maste
 before any SWA conversion.
 
     python build_base_model.py --device cuda            # a few minutes on one H100; writes base_model/
+    python build_base_model.py --layers 12 --out out/base12 --work out/base12_build   # another depth
+    ... --resume                                        # continue a build cut off (from --work's pretrain.pt)
 
 (The shipped base_model/ came from these defaults: 8000 steps, batch 128, lr 1e-3, seed 1234.
 lr 3e-3 stayed at chance, and so did 4000 steps at lr 2e-3.)

@@ -7,7 +7,7 @@ stage() {  # stage OUTPUT COMMAND...: run COMMAND unless it already completed (O
   local target=$1; shift
   if [ -e "$target.done" ]; then echo "== $target done, skipped"; return; fi
   if [ -e "$target" ] && [[ $target == *.pt ]]; then
-    # sft.py / rl.py save along the way: a stage cut off mid-run continues from its last checkpoint
+    # sft.py / rl.py / build_base_model.py save along the way: a stage cut off mid-run continues from its last checkpoint
     echo "== $* --resume"; "$@" --resume
   else
     echo "== $*"; "$@"

@@ -167,7 +167,7 @@ def flex_block_mask(Tq, Tk, window, sinks, device, block=128):
     q0, q1 = q_start + offset, torch.clamp(q_start + block, max=Tq) - 1 + offset  # first and last query position
     k0, k1 = k_start, torch.clamp(k_start + block, max=Tk) - 1
     reach = Tk if window is None else window  # full causal attention: a window that reaches every key
-    # some pair sees another: a distance q - k in [0, window) occurs, or a sink column sits at or before a query
+    # some pair is visible: a distance q - k in [0, window) occurs, or a sink key sits at or before a query
     touched = ((q1 >= k0) & (q0 - k1 < reach)) | ((k0 < sinks) & (k0 <= q1))
     # every pair sees: all keys are at or before the first query, and each is a sink or inside the
     # last query's window; a block cut by the end of the sequence stays partial, as torch leaves it

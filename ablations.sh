@@ -50,7 +50,7 @@ done
 sft_rl() {  # sft_rl DIR SEED SFT-ARGS...: SWA + SFT, then SWA + SFT + RL
   local d=$1 seed=$2; shift 2
   stage "$d/swa_sft.pt" python sft.py --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt" "$@"
-  stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr 2e-4 --mask-truncated --seed "$seed" \
+  stage "$d/swa_rl.pt" python rl.py --model "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr 2e-4 --mask-truncated --seed "$seed" \
     --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
 }
 ckpts=()
@@ -62,8 +62,8 @@ arm() {  # arm NAME SFT-ARGS...: one chain per seed, if NAME is in VARIANTS
     ckpts+=("$OUT/$name/seed$seed/swa_sft.pt" "$OUT/$name/seed$seed/swa_rl.pt")
   done
 }
-arm carry0 --window 32 --data "$OUT/data_carry0/sft.jsonl" --val-data "$OUT/data_carry0/val.jsonl"
-arm carry30 --window 32 --data "$OUT/data_carry0.3/sft.jsonl" --val-data "$OUT/data_carry0.3/val.jsonl"
+arm carry0 --window 32 --data "$OUT/data_carry0/sft.jsonl" --eval-data "$OUT/data_carry0/val.jsonl"
+arm carry30 --window 32 --data "$OUT/data_carry0.3/sft.jsonl" --eval-data "$OUT/data_carry0.3/val.jsonl"
 arm sinks4 --window 32 --sinks 4
 arm hybrid_layer0_full --window 32 --full-layers 0
 arm window48 --window 48
@@ -81,14 +81,14 @@ wait_chains
 
 # the evaluations are independent too
 if [ ${#ckpts[@]} -gt 0 ]; then
-  chain arms stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
+  chain arms stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --model "${ckpts[@]}" --force-style free carry --device "$DEVICE" --out "$OUT/arms"
 fi
 if [ ${#map[@]} -gt 0 ]; then
-  chain map stage "$OUT/map.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
+  chain map stage "$OUT/map.json" python evaluate.py --batch-size "$EVAL_BATCH" --model "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
     --out "$OUT/map"
 fi
 if [ ${#depth[@]} -gt 0 ]; then  # each base model at full attention (did it learn both styles?) and its SWA + SFT models
-  chain depth stage "$OUT/depth.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${depth[@]}" --force-style free carry lookback \
+  chain depth stage "$OUT/depth.json" python evaluate.py --batch-size "$EVAL_BATCH" --model "${depth[@]}" --force-style free carry lookback \
     --device "$DEVICE" --out "$OUT/depth"
 fi
 wait_chains

@@ -2,27 +2,28 @@
 Build the small full-attention base model that swarr ships in base_model/, so the whole recipe
 runs offline on any machine. It stands in for a pretrained Hugging Face checkpoint: a character
 tokenizer (tokenizer.json, built with the tokenizers package), a Llama-family decoder from
-model.py, pretrained with full attention by sft.py (--all-tokens) on the synthetic task's text in
-both solution styles (50/50, every difficulty 1..max k of the task), so it masters look-back and carry-forward
-before any SWA conversion.
+model.py, pretrained with full attention by sft.py (--all-tokens, run as its own process) on the
+synthetic task's text in both solution styles (50/50, every difficulty 1..max k of the task), so
+it masters look-back and carry-forward before any SWA conversion.
 
     python build_base_model.py --device cuda            # a few minutes on one H100; writes base_model/
     python build_base_model.py --layers 12 --out out/base12 --work out/base12_build   # another depth
     ... --resume                                        # continue a build cut off (from --work's pretrain.pt)
 
-(The shipped base_model/ came from these defaults: 8000 steps, batch 128, lr 1e-3, seed 1234.
-lr 3e-3 stayed at chance, and so did 4000 steps at lr 2e-3.)
+The shipped base_model/ came from these defaults (README: the shipped base model).
 
 The result is an ordinary Hugging Face directory (config.json, model.safetensors, tokenizer.json):
 transformers loads it too.
 """
 import argparse
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
 
-import sft
+from checkpoint import export_hf
 from data import write_jsonl
 from data.synthetic import DEFAULT_TASK, in_memory_splits, write_char_tokenizer
 from model import Config, Model
@@ -57,7 +58,7 @@ for name, p in model.named_parameters():
     if p.dim() == 2:
         std = 0.02 / (2 * args.layers) ** 0.5 if name.endswith(("o_proj.weight", "down_proj.weight")) else 0.02
         torch.nn.init.normal_(p, 0.0, std)
-model.save_pretrained(init)
+export_hf(model, init)
 print(f"initialised {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
 
 # 3. the corpus: both styles at every difficulty
@@ -67,15 +68,16 @@ write_jsonl(work / "corpus.jsonl", splits["pretrain"])
 write_jsonl(work / "val.jsonl", in_memory_splits(**{**DEFAULT_TASK["splits"], "carry_share": 0.5})["val"])
 
 # 4. pretrain with full attention, loss on every token, then export the Hugging Face directory
-sft.main([
-    "--model", str(init), "--data", str(work / "corpus.jsonl"), "--val-data", str(work / "val.jsonl"),
+subprocess.run([
+    sys.executable, str(Path(__file__).parent / "sft.py"),
+    "--model", str(init), "--data", str(work / "corpus.jsonl"), "--eval-data", str(work / "val.jsonl"),
     "--window", "none", "--all-tokens", "--max-len", "1024", "--out", str(work / "pretrain.pt"),
     "--max-steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup", "200",
     "--weight-decay", "0.1", "--eval-every", "500", "--save-every", "1000", "--seed", str(args.seed), "--device", args.device,
     "--export-hf", str(work / "export"),
-] + (["--resume"] if args.resume else []))
+] + (["--resume"] if args.resume else []), check=True)
 out = Path(args.out)
 shutil.rmtree(out, ignore_errors=True)
 shutil.copytree(work / "export", out)
 print(f"wrote {out}/; its full-attention accuracy per style and difficulty:\n"
-      f"  python evaluate.py --ckpt {out} --window none --force-style lookback carry")
+      f"  python evaluate.py --model {out} --window none --force-style lookback carry")

@@ -1,19 +1,18 @@
 """
-Evaluate checkpoints on math benchmarks at one or several attention windows, and measure what the
-window saves when decoding.
+Evaluate checkpoints on math benchmarks at one or several attention windows.
 
-    python evaluate.py --ckpt out/rl.pt                                   # synthetic test sets
-    python evaluate.py --compare base_model out/sft.pt out/rl.pt --window 32 none --out out/eval
-    python evaluate.py --ckpt out/sft.pt --force-style free lookback carry     # each style's ceiling
-    python evaluate.py --ckpt out/rl.pt --data gsm8k.jsonl math500.jsonl --samples 8 --k 1,4,8
-    python evaluate.py --efficiency --config qwen2.5-1.5b --window 4096 --out out/efficiency
+    python evaluate.py --model out/rl.pt                                  # synthetic test sets
+    python evaluate.py --model base_model out/sft.pt out/rl.pt --window 32 none --out out/eval
+    python evaluate.py --model out/sft.pt --force-style free lookback carry    # each style's ceiling
+    python evaluate.py --model out/rl.pt --data gsm8k.jsonl math500.jsonl --samples 8 --k 1,4,8
 
 Benchmarks are JSON lines {"prompt", "answer"} (data/); by default the synthetic test_k{k} sets of
 data.synthetic.DEFAULT_TASK. One row per checkpoint x window (x forced style), one column per
 benchmark, cells = greedy accuracy %; a detailed table below it has, per cell:
-- greedy: one greedy completion per problem, graded as the RL reward grades: the final answer in a
-  trusted form (\\boxed{}, ####, "the answer is": reward.extract_answer) equal to the gold one
-  (reward.is_equiv).
+- greedy: one greedy completion per problem, graded as the RL reward grades by default (strict):
+  the last final answer in a trusted form (\\boxed{}, ####, "the answer is", an "Answer:" label:
+  reward.extract_answer) equal to the gold one (reward.is_equiv). "greedy flexible" also takes the
+  last number when no trusted form is there: for models never taught an answer format.
 - with --samples n (at --temperature): pass@1 = the mean accuracy of the n samples, pass@k = the
   unbiased estimator of Chen et al. 2021, and maj@k = majority vote over the first k samples'
   answers by reward.normalize. A tie goes to the answer that appeared first among the k samples
@@ -33,11 +32,6 @@ marker + generated text), so the model's ceiling in each style is measured; "fre
 finished cell: an error (a bad benchmark file, a checkpoint that fails to load, a prompt longer than
 the context) prints `error: ...`, marks its cell and never loses what was already measured.
 
---efficiency measures, for one checkpoint or random weights of a built-in shape (--config), the
-decode latency per token and the KV-cache memory at each --contexts length, full attention (SA)
-against --window (SWA): a random prompt of that length is prefilled, then --decode-steps single
-tokens are timed, one sequence. Memory is the cache's own tensors (and the peak the GPU allocated
-while decoding). A context that does not fit reports OOM; the plot needs matplotlib.
 """
 import argparse
 import json
@@ -50,20 +44,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from data import read_jsonl
-from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, in_memory_splits
-from generate import DecodeStep, KVCache, completions, generate, load_model, parse_window
-from model import Model, atomic_write, config_from_hf
+from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, load_model
+from data import load_split
+from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
+from generate import completions, generate, kv_cache_bytes
+from model import attention_label
 from reward import extract_answer, is_equiv, normalize, parse_gold
 
-# Qwen2.5-1.5B's config.json shape: random weights decode exactly as fast as trained ones
-CONFIGS = {
-    "qwen2.5-1.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960,
-                         num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, head_dim=128,
-                         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6, max_position_embeddings=32768),
-}
 STYLES = ("free", *MARKERS)  # free: no marker, the model picks its style
-WARMUP = 3  # decode steps before timing: the first runs eagerly, the second captures the CUDA graph
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,12 +100,6 @@ def beyond_window_share(lengths, window):
     return sum(max(0, n - 1 - window) for n in lengths) / total
 
 
-def kv_cache_bytes(config, length, bytes_per_value):
-    """The KV cache one sequence of `length` tokens holds: every position in a full layer, at most sinks + W in an SWA layer."""
-    slots = sum(length if w is None else min(length, config.sinks + w) for w in config.layer_windows)
-    return 2 * slots * config.num_key_value_heads * config.head_dim * bytes_per_value  # k and v
-
-
 def style_shares(texts):
     counts = Counter(detect_style(t) or "none" for t in texts)
     return {s: counts[s] / len(texts) for s in (*MARKERS, "none")}
@@ -128,42 +110,25 @@ def smallest_window(config):
     return min((w for w in config.layer_windows if w is not None), default=None)
 
 
-def attention_label(config):
-    windows = config.layer_windows
-    if all(w is None for w in windows):
-        return "full"
-    label = "W=" + "/".join(str(w) for w in sorted({w for w in windows if w is not None}))
-    if config.sinks:
-        label += f" +{config.sinks} sinks"
-    full = [str(i) for i, w in enumerate(windows) if w is None]
-    return label + (f", full layers {','.join(full)}" if full else "")
-
-
 # ----------------------------------------------------------------------------------------------
 # benchmarks
 
 
 def load_benchmarks(paths, limit=None):
     """-> [(name, records, source)], [errors]. A bad file costs its own column, not the run."""
-    if not paths:
-        # only the test splits are needed; each split has its own random stream, so not drawing
-        # the training splits leaves the test sets exactly those every other command sees
-        splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "n_sft": 0, "n_val": 0, "n_rl": 0})
-        return [(name, recs[:limit], "data.synthetic") for name, recs in splits.items() if name.startswith("test_k")], []
+    if not paths:  # the synthetic task's test sets
+        names = [f"test_k{k}" for k in DEFAULT_TASK["splits"]["steps"]]
+        return [(name, [r for _, r in load_split(None, name)][:limit], "data.synthetic") for name in names], []
     benchmarks, errors = [], []
     stems = Counter(Path(p).stem for p in dict.fromkeys(paths))
     for path in dict.fromkeys(paths):
         name = Path(path).stem if stems[Path(path).stem] == 1 else str(Path(path).with_suffix(""))
         try:
-            benchmarks.append((name, read_jsonl(path, need=("prompt", "answer"))[:limit], str(path)))
-        except ValueError as e:  # read_jsonl's messages name the file and line
+            benchmarks.append((name, [r for _, r in load_split(path, None)][:limit], str(path)))
+        except ValueError as e:  # the messages name the file and line
             errors.append(str(e))
             print(f"error: {e}", file=sys.stderr)
     return benchmarks, errors
-
-
-def is_synthetic(records):
-    return all("style" in r or r["prompt"].startswith("Q:") for r in records)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,12 +155,14 @@ def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, te
 def summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic):
     """Statistics of completions (per prompt a list of (text, tokens, cut)); also answers, correct."""
     texts = [[marker + text for text, _, _ in o] for o in outs]  # a forced marker is part of the response
-    answers = [[extract_answer(t) for t in ts] for ts in texts]
+    answers = [[extract_answer(t) for t in ts] for ts in texts]  # strict: what the RL reward trusts
     correct = [[is_equiv(a, gold) for a in ans] for ans, gold in zip(answers, golds)]
+    flexible = [is_equiv(extract_answer(t, mode="flexible"), gold) for ts, gold in zip(texts, golds) for t in ts]
     lengths = [m + n for o, m in zip(outs, marker_tokens) for _, n, _ in o]
     flat = [t for ts in texts for t in ts]
     stats = {
         "accuracy": sum(map(sum, correct)) / len(flat),
+        "accuracy_flexible": sum(flexible) / len(flat),  # also the last number of an answer in no trusted form
         "no_answer": sum(a is None for ans in answers for a in ans) / len(flat),
         "cut": sum(cut for o in outs for _, _, cut in o) / len(flat),
         "len_mean": sum(lengths) / len(lengths),
@@ -262,7 +229,7 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
         outs = sample_completions(model, tokenizer, prompts, max_new_tokens, samples, temperature, seed, batch_size,
                                   f"{desc} {samples} samples")
         s, _, answers, correct = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
-        s = {"n": samples, "temperature": temperature, "pass@1": s.pop("accuracy"), **s}
+        s = {"n": samples, "temperature": temperature, "pass@1": s.pop("accuracy"), "pass@1_flexible": s.pop("accuracy_flexible"), **s}
         for k in ks:
             s[f"pass@{k}"] = sum(pass_at_k(samples, sum(c), k) for c in correct) / len(correct)
             s[f"maj@{k}"] = sum(is_equiv(majority_vote(a[:k]), gold) for a, gold in zip(answers, golds)) / len(golds)
@@ -289,7 +256,7 @@ def eval_tables(rows, bench_names, samples, ks):
         summary.append("| " + " | ".join([*key, *(cells.get(b, "") for b in bench_names)]) + " |")
 
     sampled = ["pass@1", *(f"{m}@{k}" for k in ks for m in ("pass", "maj") if (m, k) != ("pass", 1))] if samples else []
-    head = ["checkpoint", "attention", "style", "benchmark", "n", "greedy %", *(f"{m} %" for m in sampled), "no answer %", "cut %",
+    head = ["checkpoint", "attention", "style", "benchmark", "n", "greedy %", "greedy flexible %", *(f"{m} %" for m in sampled), "no answer %", "cut %",
             "len mean", "len max", "beyond W %", "look-back %", "carry %"]
     if samples:
         head += ["sampled look-back %", "sampled carry %"]
@@ -300,7 +267,7 @@ def eval_tables(rows, bench_names, samples, ks):
             detail.append("| " + " | ".join(cells + [f"error: {r['error']}"] + [""] * (len(head) - 5)) + " |")
             continue
         g, s = r["greedy"], r.get("samples", {})
-        cells += [str(r["n"]), pct(g["accuracy"]), *(pct(s[m]) for m in sampled),
+        cells += [str(r["n"]), pct(g["accuracy"]), pct(g["accuracy_flexible"]), *(pct(s[m]) for m in sampled),
                   pct(g["no_answer"]), pct(g["cut"]), f"{g['len_mean']:.1f}", str(g["len_max"]),
                   pct(None if r["window"] is None else g["beyond_window"])]  # full attention hides nothing: "–"
         cells += [pct(g["style"][st]) if "style" in g else "–" for st in MARKERS]
@@ -319,143 +286,6 @@ def write_report(prefix, markdown, data):
     atomic_write(f"{prefix}.json", lambda f: Path(f).write_text(json.dumps(data, indent=2) + "\n"))
 
 
-# ----------------------------------------------------------------------------------------------
-# efficiency: decode latency and KV memory against context length
-
-
-def is_oom(e):
-    text = str(e).lower()
-    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or "out of memory" in text or "allocate" in text
-
-
-@torch.no_grad()
-def decode_cost(model, context, steps):
-    """
-    Prefill a random prompt of `context` tokens into a fresh cache, then time `steps` decode steps
-    of that one sequence. -> (ms per token, KV-cache bytes, peak GPU bytes while decoding or None).
-    """
-    device, dtype = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype
-    cuda = device.type == "cuda"
-    cache = KVCache(model, 1, context + WARMUP + steps, device, dtype)
-    ids = torch.randint(0, model.config.vocab_size, (1, context), device=device)  # (1, context)
-    token = cache.prefill(model, ids, torch.zeros(1, 1, dtype=torch.long, device=device)).argmax(-1)  # (1,), into row 0
-    step = DecodeStep(model, cache, 1, device, cuda_graph=cuda)
-    for _ in range(WARMUP):
-        token = step(token).argmax(-1)
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        token = step(token).argmax(-1)
-    if cuda:
-        torch.cuda.synchronize()
-    ms = (time.perf_counter() - t0) * 1000 / steps
-    return ms, cache.memory_bytes(), torch.cuda.max_memory_allocated() if cuda else None
-
-
-def efficiency_rows(model, name, contexts, window, sinks=0, full_layers=(), steps=32, on_row=None):
-    """SA then SWA at every context; a context that does not fit gives an OOM row and the next one runs."""
-    rows = []
-    for w in (None, window):
-        model.set_window(w, sinks if w else 0, full_layers if w else ())
-        label = attention_label(model.config)
-        for context in tqdm(contexts, desc=f"{name} {label}", leave=False):
-            row = {"model": name, "attention": label, "window": w, "context": context}
-            try:
-                ms, kv, peak = decode_cost(model, context, steps)
-                row.update(ms_per_token=ms, kv_bytes=kv, peak_bytes=peak)
-            except (MemoryError, RuntimeError) as e:
-                if not is_oom(e):
-                    raise
-                row.update(oom=True, error=f"{type(e).__name__}: {first_line(e)}")
-                print(f"error: {name} {label}: context {context} does not fit on {model.embed_tokens.weight.device} "
-                      f"({row['error']})", file=sys.stderr)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()  # give back what the last context held before the next one
-            rows.append(row)
-            if on_row:
-                on_row(rows)
-    return rows
-
-
-def efficiency_table(rows):
-    lines = ["| model | attention | context | decode ms/token | KV cache | peak GPU memory |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        if r.get("oom"):
-            cells = ["OOM", "OOM", "OOM"]
-        else:
-            cells = [f"{r['ms_per_token']:.2f}", human_bytes(r["kv_bytes"]), human_bytes(r["peak_bytes"])]
-        lines.append("| " + " | ".join([r["model"], r["attention"], str(r["context"]), *cells]) + " |")
-    return lines
-
-
-def human_bytes(n):
-    if n is None:
-        return "–"
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n, i = n / 1024, i + 1
-    return f"{n:.0f} B" if i == 0 else f"{n:.1f} {units[i]}"
-
-
-def plot_efficiency(rows, file):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed, so no plot")
-        return
-    fig, (ax_ms, ax_kv) = plt.subplots(1, 2, figsize=(10, 4))
-    for label in dict.fromkeys(r["attention"] for r in rows):
-        ok = [r for r in rows if r["attention"] == label and not r.get("oom")]
-        x = [r["context"] for r in ok]
-        ax_ms.plot(x, [r["ms_per_token"] for r in ok], "o-", label=label)
-        ax_kv.plot(x, [r["kv_bytes"] / 2**20 for r in ok], "o-", label=label)
-    for ax, ylabel in ((ax_ms, "decode ms / token"), (ax_kv, "KV cache MiB")):
-        ax.set(xscale="log", xlabel="context (tokens)", ylabel=ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(file, dpi=120)
-    plt.close(fig)
-
-
-def run_efficiency(args, command):
-    device = torch.device(args.device)
-    if args.config:  # random weights of a known shape; the context must fit its rotary positions
-        hf = dict(CONFIGS[args.config]) if args.config in CONFIGS else json.loads(Path(args.config).read_text())
-        hf["max_position_embeddings"] = max(hf.get("max_position_embeddings", 0), max(args.contexts) + 64)
-        torch.manual_seed(args.seed)
-        with torch.device(device):
-            model = Model(config_from_hf(hf))
-        model = model.to(torch.bfloat16 if device.type == "cuda" else torch.float32).eval()
-        name = args.config
-    else:
-        model, _ = load_model(args.ckpt, None, device=device)
-        name = args.ckpt
-        if max(args.contexts) > model.config.max_position_embeddings:
-            print(f"note: contexts past the checkpoint's {model.config.max_position_embeddings} positions are "
-                  "beyond what it was trained on; their speed and memory are measured all the same")
-    n_params = sum(p.numel() for p in model.parameters())
-    header = (f"# decode efficiency\n\n`{command}`\n\n{name} ({n_params / 1e6:.1f}M parameters, "
-              f"{model.embed_tokens.weight.dtype}) on {device_name(device)}, one sequence, "
-              f"{args.decode_steps} timed decode steps after a prefill of `context` random tokens\n\n")
-
-    def save(rows):
-        write_report(args.out, header + "\n".join(efficiency_table(rows)) + "\n",
-                     {"command": command, "model": name, "device": device_name(device), "rows": rows})
-
-    rows = efficiency_rows(model, name, args.contexts, args.windows[0], args.sinks, args.full_layers, args.decode_steps, save)
-    print("\n".join(efficiency_table(rows)))
-    if args.out:
-        plot_efficiency(rows, f"{args.out}.png")
-    return 0
-
-
 def first_line(e):
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
@@ -468,105 +298,56 @@ def device_name(device):
 # the command
 
 
-class UsageError(ValueError):
-    pass
-
-
-def int_list(text, name):
+def int_list(text):
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise UsageError(f"{name}: expected comma-separated integers, got {text!r}") from None
-    return values
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", default=None, help="a Hugging Face directory or a swarr .pt checkpoint (default: base_model)")
-    p.add_argument("--compare", nargs="+", metavar="CKPT", help="several checkpoints in one table (instead of --ckpt)")
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p, several=True)
+    p.add_argument("--ckpt", "--compare", dest="model", nargs="+", help=argparse.SUPPRESS)  # the old names of --model
     p.add_argument("--data", nargs="+", metavar="JSONL", help="benchmark files (default: the synthetic test_k{k} sets)")
-    p.add_argument("--window", nargs="+", default=None,
-                   help="one or more of: an int, 'none' (full attention), 'config' (the checkpoint's own; the default). "
-                        "With --efficiency: the SWA window, default 4096")
-    p.add_argument("--sinks", type=int, default=0, help="attention sinks, with an int --window")
-    p.add_argument("--full-layers", default="", help="comma-separated layers kept full, with an int --window")
     p.add_argument("--force-style", nargs="+", choices=STYLES, default=["free"],
                    help="start the response with a synthetic style's marker; several give one row each")
     p.add_argument("--samples", type=int, default=0, help="n samples per problem for pass@k / maj@k (0: greedy only)")
-    p.add_argument("--k", default=None, help="comma-separated k for pass@k and maj@k (default: n)")
+    p.add_argument("--k", type=int_list, default=None, help="comma-separated k for pass@k and maj@k (default: n)")
     p.add_argument("--temperature", type=float, default=1.0, help="of the samples (greedy is always 0)")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call (prompts x samples)")
-    p.add_argument("--limit", type=int, default=None, help="the first N problems of each benchmark")
+    p.add_argument("--eval-size", "--limit", type=int, default=None, help="the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json (and PREFIX.png)")
-    e = p.add_argument_group("efficiency")
-    e.add_argument("--efficiency", action="store_true", help="decode latency and KV memory, SA against SWA")
-    e.add_argument("--config", default=None, help=f"random weights of a built-in shape {list(CONFIGS)} or of a config.json")
-    e.add_argument("--contexts", default="1024,4096,16384,65536,131072")
-    e.add_argument("--decode-steps", type=int, default=32)
+    p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
     args = p.parse_args(argv)
 
     # every argument error is found here, before anything is loaded
-    if args.ckpt and args.compare:
-        raise UsageError("give --ckpt or --compare, not both")
-    args.checkpoints = args.compare or [args.ckpt or "base_model"]
-    if args.efficiency and (len(args.checkpoints) > 1 or (args.ckpt and args.config)):
-        raise UsageError("--efficiency measures one model: give --ckpt or --config")
-    if not (args.efficiency and args.config):
-        for ckpt in args.checkpoints:
-            if not Path(ckpt).exists():
-                raise UsageError(f"checkpoint {ckpt} not found (a Hugging Face directory or a swarr .pt file)")
-    if args.config and args.config not in CONFIGS and not Path(args.config).is_file():
-        raise UsageError(f"--config {args.config!r} is neither a built-in shape {list(CONFIGS)} nor a config.json file")
-    args.windows = []
-    for text in args.window or (["4096"] if args.efficiency else ["config"]):
-        try:
-            w = parse_window(text)
-        except ValueError:
-            w = 0
-        if w is not None and w != "config" and w < 1:
-            raise UsageError(f"--window takes integers >= 1, 'none' or 'config', got {text!r}")
-        args.windows.append(w)
-    args.windows = list(dict.fromkeys(args.windows))
-    if args.efficiency and (len(args.windows) != 1 or not isinstance(args.windows[0], int)):
-        raise UsageError("--efficiency takes one integer --window: the SWA row (SA is always measured)")
-    args.full_layers = tuple(int_list(args.full_layers, "--full-layers"))
-    if (args.sinks or args.full_layers) and not any(isinstance(w, int) for w in args.windows):
-        raise UsageError("--sinks and --full-layers apply to an integer --window")
-    if args.sinks < 0:
-        raise UsageError(f"--sinks must be >= 0, got {args.sinks}")
-    args.ks = int_list(args.k, "--k") if args.k else ([args.samples] if args.samples else [])
+    check_model_args(p, args)
+    for ckpt in args.model:
+        if not Path(ckpt).exists():
+            p.error(f"checkpoint {ckpt} not found (a Hugging Face directory or a swarr .pt file)")
+    args.window = list(dict.fromkeys(args.window))
+    args.ks = args.k or ([args.samples] if args.samples else [])
     if args.samples < 0 or (args.ks and not args.samples):
-        raise UsageError("--k needs --samples n >= 1" if args.samples >= 0 else f"--samples must be >= 0, got {args.samples}")
+        p.error("--k needs --samples n >= 1" if args.samples >= 0 else f"--samples must be >= 0, got {args.samples}")
     if any(not 1 <= k <= args.samples for k in args.ks):
-        raise UsageError(f"--k values must be in 1..{args.samples} (the number of samples), got {args.ks}")
+        p.error(f"--k values must be in 1..{args.samples} (the number of samples), got {args.ks}")
     if args.samples and args.temperature <= 0:
-        raise UsageError("--samples need --temperature > 0 (greedy is evaluated anyway)")
-    for name in ("max_new_tokens", "batch_size", "limit", "decode_steps"):
+        p.error("--samples need --temperature > 0 (greedy is evaluated anyway)")
+    for name in ("max_new_tokens", "batch_size", "eval_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    args.contexts = int_list(args.contexts, "--contexts")
-    if not args.contexts or min(args.contexts) < 1:
-        raise UsageError(f"--contexts must be integers >= 1, got {args.contexts}")
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     args.force_style = list(dict.fromkeys(args.force_style))
     return args
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = parse_args(argv)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    args = parse_args(argv)
     command = "python evaluate.py " + " ".join(argv)
-    if args.efficiency:
-        return run_efficiency(args, command)
-
-    benchmarks, errors = load_benchmarks(args.data, args.limit)
+    benchmarks, errors = load_benchmarks(args.data, args.eval_size)
     if not benchmarks:
         print("error: no benchmark left to evaluate", file=sys.stderr)
         return 1
@@ -585,8 +366,8 @@ def main(argv=None):
         write_report(args.out, markdown, data)
         return summary, detail, extra
 
-    for ckpt in args.checkpoints:
-        for window in args.windows:
+    for ckpt in args.model:
+        for window in args.window:
             # loaded anew per window: the checkpoint alone knows what 'config' means
             explicit, window_text = isinstance(window, int), "none" if window is None else str(window)
             try:

@@ -1,7 +1,7 @@
 """
 Generation under the window: the engine rl.py and evaluate.py share, and a command to try it.
 
-    python generate.py --model base_model --prompt "Q:7|-4*3+5-3;" --n 4 --temperature 1.0
+    python generate.py --model base_model --prompt "Q:7|-4*3+5-3;" --samples 4 --temperature 1.0
 
 Why a rolling KV cache: a full-attention layer must keep the keys and values of every position,
 so its cache grows with the sequence. A sliding-window layer only ever looks at the last W
@@ -17,123 +17,29 @@ How a batch runs:
      from step to step (static cache, a mask over all slots), which leaves room for CUDA graphs.
   The only host-device synchronisation per step is the check whether every row has stopped.
 """
-import argparse
 import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from model import Model, load_checkpoint
+from checkpoint import ArgumentParser, add_model_args, check_model_args, load_model, run_main
 from swa_attention import sliding_window_attention, visible
 
 
 # ----------------------------------------------------------------------------------------------
-# the tokenizer and prompt format
-
-
-class Tokenizer:
-    """tokenizer.json through the tokenizers package, with EOS ids and the chat template."""
-
-    def __init__(self, path):
-        from tokenizers import Tokenizer as HFTokenizer
-
-        path = self.path = Path(path)
-        if not (path / "tokenizer.json").exists():
-            raise FileNotFoundError(f"{path / 'tokenizer.json'} not found")
-        self.tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
-        config = read_optional_json(path / "tokenizer_config.json")
-        generation = read_optional_json(path / "generation_config.json")
-        self.chat_template = config.get("chat_template")
-        if self.chat_template is None and (path / "chat_template.jinja").exists():
-            self.chat_template = (path / "chat_template.jinja").read_text()
-        self.bos_token = token_text(config.get("bos_token"))
-        self.eos_token = token_text(config.get("eos_token"))
-        eos_ids = generation.get("eos_token_id", [])
-        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids])
-        if self.eos_token is not None and self.tok.token_to_id(self.eos_token) is not None:
-            eos_ids.add(self.tok.token_to_id(self.eos_token))
-        if not eos_ids:
-            raise ValueError(f"{path}: no EOS token in tokenizer_config.json or generation_config.json")
-        self.eos_ids = sorted(eos_ids)
-        self.vocab_size = self.tok.get_vocab_size(with_added_tokens=True)
-
-    def encode(self, text):
-        return self.tok.encode(text, add_special_tokens=False).ids
-
-    def decode(self, ids):
-        return self.tok.decode(ids, skip_special_tokens=True)
-
-    def render_prompt(self, prompt):
-        """The text the model sees before its response: the chat template if it has one, else plain."""
-        if self.chat_template is None:  # plain: the prompt, then the response on a new line
-            return prompt.rstrip("\n") + "\n"
-        return render_chat_template(self.chat_template, prompt, self.bos_token, self.eos_token)
-
-
-def read_optional_json(file):
-    return json.loads(file.read_text()) if file.exists() else {}
-
-
-def token_text(token):
-    return token.get("content") if isinstance(token, dict) else token
-
-
-def render_chat_template(template, prompt, bos_token, eos_token):
-    # jinja2 in a sandbox, as transformers does: templates ship with checkpoints and are not ours
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    def raise_exception(message):
-        raise ValueError(f"chat template: {message}")
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.globals["raise_exception"] = raise_exception
-    messages = [{"role": "user", "content": prompt}]
-    return env.from_string(template).render(
-        messages=messages, add_generation_prompt=True, bos_token=bos_token or "", eos_token=eos_token or ""
-    )
-
-
-def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dtype=None):
-    """A Hugging Face directory or a swarr .pt checkpoint -> (model, tokenizer). window: see Model.from_pretrained."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model {path} not found (a Hugging Face directory or a .pt checkpoint)")
-    if path.is_dir():
-        model, tokenizer_dir = Model.from_pretrained(path, window, sinks, full_layers, dtype, device), path
-    else:
-        model, ckpt = load_checkpoint(path, device, dtype)
-        if window != "config":
-            model.set_window(window, sinks, full_layers)
-        tokenizer_dir = Path(ckpt["tokenizer"])
-        if not tokenizer_dir.is_absolute() and not tokenizer_dir.exists():
-            tokenizer_dir = path.parent / tokenizer_dir
-    tokenizer = Tokenizer(tokenizer_dir)
-    check_tokenizer(tokenizer, model)
-    return model, tokenizer
-
-
-def parse_window(text):
-    """Command-line windows: an int, 'none' (full attention) or 'config' (the checkpoint's own)."""
-    if text in ("config", None):
-        return "config"
-    if str(text).lower() == "none":
-        return None
-    return int(text)
-
-
-def check_tokenizer(tokenizer, model):
-    if tokenizer.vocab_size > model.config.vocab_size:
-        raise ValueError(
-            f"the tokenizer has {tokenizer.vocab_size} tokens but the model's embedding only {model.config.vocab_size}: "
-            "they do not belong together"
-        )
-
-
-# ----------------------------------------------------------------------------------------------
 # the KV cache
+
+
+def cache_slots(window, sinks, length):
+    """Positions a layer must keep for a sequence of `length`: all of them at full attention, at most sinks + W under a window."""
+    return length if window is None else min(length, sinks + window)
+
+
+def kv_cache_bytes(config, length, bytes_per_value):
+    """The KV cache one sequence of `length` tokens holds, over all layers (k and v)."""
+    slots = sum(cache_slots(w, config.sinks, length) for w in config.layer_windows)
+    return 2 * slots * config.num_key_value_heads * config.head_dim * bytes_per_value
 
 
 class KVCache:
@@ -147,7 +53,7 @@ class KVCache:
         c = model.config
         self.sinks, self.max_len = c.sinks, max_len
         self.windows = c.layer_windows
-        self.sizes = {w: max_len if w is None else min(max_len, c.sinks + w) for w in set(self.windows)}
+        self.sizes = {w: cache_slots(w, c.sinks, max_len) for w in set(self.windows)}
         shape = lambda w: (batch, c.num_key_value_heads, self.sizes[w], c.head_dim)  # noqa: E731
         self.k = [torch.zeros(shape(w), device=device, dtype=dtype) for w in self.windows]
         self.v = [torch.zeros(shape(w), device=device, dtype=dtype) for w in self.windows]
@@ -393,32 +299,27 @@ def completions(tokenizer, gen):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Prompt in, completions out, for any model directory or checkpoint.")
-    parser.add_argument("--model", default="base_model", help="a Hugging Face directory or a swarr .pt checkpoint")
-    parser.add_argument("--prompt", action="append", required=True, help="repeat for several prompts")
-    parser.add_argument("--window", default="config", help="an int, 'none' for full attention, or 'config'")
-    parser.add_argument("--sinks", type=int, default=0)
-    parser.add_argument("--n", type=int, default=1, help="completions per prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+    p = ArgumentParser(description="Prompt in, completions out, for any model directory or checkpoint.")
+    add_model_args(p)
+    p.add_argument("--prompt", action="append", required=True, help="repeat for several prompts")
+    p.add_argument("--samples", "--n", type=int, default=1, help="completions per prompt")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    check_model_args(p, args)
 
-    model, tokenizer = load_model(args.model, parse_window(args.window), args.sinks, device=args.device)
-    prompts = [tokenizer.encode(tokenizer.render_prompt(p)) for p in args.prompt]
-    gen = generate(model, prompts, args.max_new_tokens, tokenizer.eos_ids, group_size=args.n,
+    model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, device=args.device)
+    prompts = [tokenizer.encode(tokenizer.render_prompt(text)) for text in args.prompt]
+    gen = generate(model, prompts, args.max_new_tokens, tokenizer.eos_ids, group_size=args.samples,
                    temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed)
     for row, text in enumerate(completions(tokenizer, gen)):
-        p = row // args.n
+        i = row // args.samples
         cut = " [cut at max-new-tokens]" if gen.truncated[row] else ""
-        print(f"--- prompt {p}, sample {row % args.n}{cut}\n{tokenizer.render_prompt(args.prompt[p])}{text}")
+        print(f"--- prompt {i}, sample {row % args.samples}{cut}\n{tokenizer.render_prompt(args.prompt[i])}{text}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"error: {e}")
+    run_main(main)

@@ -4,7 +4,7 @@ qwen3, mistral), with sliding-window attention per layer.
 
     model = Model.from_pretrained("path/to/Qwen2.5-0.5B-Instruct", window=4096, full_layers=(0,))
     logits = model(input_ids)                     # (B, T, vocab)
-    model.save_pretrained("out/hf")               # loads in transformers with the same attention
+    checkpoint.export_hf(model, "out/hf")         # loads in transformers with the same attention
 
 What the four model types differ in, and where it lives here:
     qwen2    bias on q, k and v projections                          Attention.__init__
@@ -13,25 +13,31 @@ What the four model types differ in, and where it lives here:
     mistral  a sliding window set in its config (v0.1)               layer_windows_from_hf
 
 Parameters keep Hugging Face's names (minus the leading "model."), so loading and saving is a
-rename, not a conversion table.
+rename, not a conversion table. Also here: the shapes of real checkpoints (CONFIGS, for tests and
+benchmarks with random weights), the training-side head (token_logprobs), the optimizer and
+torch.compile for training. Writing files is checkpoint.py's.
 """
 import json
 import math
-import os
-import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from swa_attention import check_window, sliding_window_attention
 
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ROPE_TYPES = ("default", "linear", "llama3")
+
+# config.json shapes of real checkpoints: random weights of these run exactly as fast as trained ones
+CONFIGS = {
+    "qwen2.5-1.5b": dict(model_type="qwen2", vocab_size=151936, hidden_size=1536, intermediate_size=8960,
+                         num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2, head_dim=128,
+                         tie_word_embeddings=True, rope_theta=1000000.0, rms_norm_eps=1e-6, max_position_embeddings=32768),
+}
 
 
 @dataclass
@@ -81,6 +87,17 @@ def apply_window(config, window=None, sinks=0, full_layers=()):
             raise ValueError(f"full_layers index {i} is out of range for a model with {n} layers")
     config.layer_windows = [None if i in full_layers else window for i in range(n)]
     config.sinks = sinks
+
+
+def attention_label(config):
+    windows = config.layer_windows
+    if all(w is None for w in windows):
+        return "full"
+    label = "W=" + "/".join(str(w) for w in sorted({w for w in windows if w is not None}))
+    if config.sinks:
+        label += f" +{config.sinks} sinks"
+    full = [str(i) for i, w in enumerate(windows) if w is None]
+    return label + (f", full layers {','.join(full)}" if full else "")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -284,22 +301,6 @@ class Model(nn.Module):
         self.inv_freq = rope_frequencies(self.config)
         self.to(device)
 
-    def save_pretrained(self, path):
-        """Write a directory transformers loads with the same attention (see config_to_hf)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        hf, renamed = config_to_hf(self.config)
-        tensors = {hf_name(n): p.detach().contiguous().cpu() for n, p in self.state_dict().items()}
-        if self.config.tie_word_embeddings:
-            tensors.pop("lm_head.weight")
-        if renamed:  # llama -> qwen2 adds q, k, v biases; zeros keep the function identical
-            for i, layer in enumerate(self.layers):
-                for proj in ("q_proj", "k_proj", "v_proj"):
-                    w = getattr(layer.self_attn, proj).weight
-                    tensors.setdefault(f"model.layers.{i}.self_attn.{proj}.bias", torch.zeros(w.shape[0], dtype=w.dtype))
-        atomic_write(path / "model.safetensors", lambda f: save_file(tensors, f, metadata={"format": "pt"}))
-        atomic_write(path / "config.json", lambda f: Path(f).write_text(json.dumps(hf, indent=2) + "\n"))
-
 
 def hf_name(name):
     return name if name.startswith("lm_head") else "model." + name
@@ -332,13 +333,6 @@ def read_safetensors(path):
             for name in f.keys():
                 tensors[name] = f.get_tensor(name)
     return tensors
-
-
-def atomic_write(file, write):
-    """Write through a temporary file and rename it, so a crash never leaves half a file."""
-    tmp = f"{file}.tmp"
-    write(tmp)
-    os.replace(tmp, file)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,44 +487,9 @@ def compile_for_training(model):
     model.head_logprobs = torch.compile(head_logprobs)
 
 
-# ----------------------------------------------------------------------------------------------
-# swarr checkpoints (sft.py, rl.py): plain tensors and Python values, loaded with weights_only=True
-
-
-def save_checkpoint(file, model, **extra):
-    """Weights, config (window settings included) and whatever the stage adds, written atomically."""
-    state = {"config": asdict(model.config), "model": model.state_dict(), **extra}
-    Path(file).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(file, lambda f: torch.save(state, f))
-
-
-def load_checkpoint(file, device="cpu", dtype=None):
-    """-> (model, the whole checkpoint dict). Never unpickles arbitrary objects."""
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {file} not found") from None
-    except Exception as e:  # truncated, corrupt, or not a torch file
-        raise ValueError(f"checkpoint {file} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
-        raise ValueError(f"checkpoint {file} is not a swarr checkpoint (no config / model entries)")
-    config = Config(**ckpt["config"])
-    if dtype is None:
-        dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
-    with torch.device("meta"):
-        model = Model(config)
-    model.load_weights({hf_name(k): v for k, v in ckpt["model"].items()}, device, dtype)
-    return model, ckpt
-
-
-def rng_state():
-    """Every random stream a training run draws from, for exact resumption."""
-    return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-
-def set_rng_state(state):
-    random.setstate(state["python"])
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):
+    """AdamW; no weight decay on norms and biases (1-d parameters)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=betas, fused=str(device).startswith("cuda"))

@@ -33,16 +33,16 @@ source ./stages.sh
 swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT model with each style forced
   local seed=$1 d="$OUT/seed$1"
   stage "$d/swa_sft.pt" python sft.py --model "$MODEL" --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
-  stage "$d/swa_rl.pt" python rl.py --init "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
+  stage "$d/swa_rl.pt" python rl.py --model "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
     --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/swa_rl.pt"
-  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" --ckpt "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
+  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" --model "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
     --out "$OUT/ceiling_seed$seed"
 }
 sa_chain() {  # sa_chain SEED: SA + SFT, and with CONTROL=1 SA + SFT + RL
   local seed=$1 d="$OUT/seed$1"
   stage "$d/sa_sft.pt" python sft.py --model "$MODEL" --window none --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/sa_sft.pt"
   if [ "$CONTROL" = 1 ]; then
-    stage "$d/sa_rl.pt" python rl.py --init "$d/sa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
+    stage "$d/sa_rl.pt" python rl.py --model "$d/sa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
       --eval-every "$RL_STEPS" --device "$DEVICE" --out "$d/sa_rl.pt"
   fi
 }
@@ -56,7 +56,7 @@ for seed in $SEEDS; do
   if [ "$CONTROL" = 1 ]; then arms+=("$d/sa_rl.pt"); fi
 done
 wait_chains
-stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --compare "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
+stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" --model "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
 first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
 echo
 echo "Each style forced under the window (the SWA + SFT model's ceiling), greedy accuracy %:"

@@ -4,7 +4,7 @@ learns reasoning that fits its window (on the synthetic task: the carry-forward 
 step reads only the line before it, over look-back, which reads past the window).
 
     python rl.py                                                     # out/sft.pt, synthetic task
-    python rl.py --init out/sft.pt --data gsm8k_rl.jsonl --eval-data gsm8k_test.jsonl \\
+    python rl.py --model out/sft.pt --data gsm8k_rl.jsonl --eval-data gsm8k_val.jsonl \\
         --prompts-per-step 64 --group-size 8 --max-new-tokens 1024 --lr 1e-6 --micro-batch 8 --checkpointing
 
 Data: JSON lines {"prompt", "answer", ...} (data/convert.py); by default the synthetic task's RL
@@ -12,14 +12,16 @@ split (data.synthetic.DEFAULT_TASK's rl_steps: the difficulties where look-back 
 window). Held-out accuracy: greedy and sampled pass@1 on --eval-data (default: the synthetic
 validation problems of those difficulties; the test sets are left to evaluate.py).
 
-One step (grpo_step):
-  1. sample G completions for each of P prompts with generate.generate, the rolling SWA cache: the
-     policy samples under the same attention it is trained with;
-  2. reward each with reward.math_reward; advantage = reward - mean reward of its group;
-  3. a token-level policy-gradient loss over every kept completion token of the step (divided by
-     their count, as Dr. GRPO and DAPO do), from log-probs of a training forward at the sampling
-     temperature. One epoch and one minibatch (the default) is plain on-policy REINFORCE with a
-     group baseline; --ppo-epochs / --minibatches > 1 reuse the samples with DAPO's clipped ratio.
+One step (grpo_step), each part a function below:
+  1. rollout: sample G completions for each of P prompts with generate.generate, the rolling SWA
+     cache: the policy samples under the same attention it is trained with;
+  2. score: reward each with reward.math_reward; advantage = reward - mean reward of its group;
+  3. update: a token-level policy-gradient loss over every kept completion token of the step
+     (divided by their count, as Dr. GRPO and DAPO do), from log-probs of a training forward at the
+     sampling temperature. One epoch and one minibatch (the default) is plain on-policy REINFORCE
+     with a group baseline; --ppo-epochs / --minibatches > 1 reuse the samples with DAPO's clipped
+     ratio, and --kl-beta adds a KL penalty to the initial policy;
+  4. metrics.
 
 Writes out/rl.pt atomically every --save-every steps and at the end; --resume continues it exactly
 (optimizer, step, data position, RNG; sampling seeds derive from (seed, step)). Metrics go to a
@@ -27,6 +29,7 @@ JSON-lines log beside it.
 """
 import argparse
 import copy
+import functools
 import math
 import random
 import time
@@ -35,22 +38,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from data import iter_jsonl
-from data.synthetic import DEFAULT_TASK, detect_style, in_memory_splits
-from generate import completions, generate, load_model, parse_window
-from model import compile_for_training, rng_state, save_checkpoint, token_logprobs
-from reward import math_reward, parse_gold
-from sft import export_hf, json_value, log, make_optimizer, resume
+from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
+from data import EpochIterator, load_split
+from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
+from generate import completions, generate
+from model import compile_for_training, make_optimizer, token_logprobs
+from reward import MODES, math_reward, parse_gold
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--init", default="out/sft.pt", help="an SFT checkpoint or a Hugging Face directory")
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p, model="out/sft.pt")
+    p.add_argument("--init", dest="model", help=argparse.SUPPRESS)  # the old name of --model
     p.add_argument("--data", default=None, help="RL prompts, JSON lines with prompt and answer; default: the synthetic RL split")
     p.add_argument("--eval-data", default=None, help="comma-separated JSON-lines files; default: the synthetic validation problems of the RL difficulties")
-    p.add_argument("--window", default="config", help="'config' (the checkpoint's own), an int, or 'none' (full attention)")
-    p.add_argument("--sinks", type=int, default=0)
-    p.add_argument("--full-layers", default="", help="comma-separated layers that keep full attention")
     p.add_argument("--out", default="out/rl.pt")
     p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl (out/rl.jsonl)")
@@ -62,6 +63,9 @@ def get_args(argv=None):
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
     # the objective
+    p.add_argument("--reward-mode", choices=MODES, default="strict",
+                   help="strict: only a trusted answer form scores (\\boxed, ####, 'the answer is', 'Answer:'); flexible: "
+                        "else the last number too, which a policy can farm by scattering numbers (reward.py)")
     p.add_argument("--std-norm", action="store_true", help="divide advantages by the group's std (GRPO's z-score)")
     p.add_argument("--skip-zero-std", action=argparse.BooleanOptionalAction, default=True,
                    help="drop groups whose rewards are all equal (no signal) from the loss and its token count")
@@ -88,10 +92,8 @@ def get_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
-    args.window = parse_window(args.window)
-    args.full_layers = tuple(int(i) for i in args.full_layers.split(",") if i.strip())
+    check_model_args(p, args)
     if args.group_size < 2:
         p.error(f"--group-size must be >= 2 (GRPO's baseline is the mean of a prompt's samples), got {args.group_size}")
     if args.max_new_tokens < 1:
@@ -110,15 +112,8 @@ def get_args(argv=None):
 # data: records -> prompt token ids and gold answers
 
 
-def read_records(path, split, splits=None):
-    """-> [(where, record)]; `where` (the line, or the record's number) is for messages."""
-    if path is None:  # the synthetic task, generated in memory
-        return [(f"#{i + 1}", r) for i, r in enumerate(splits[split])]
-    return [(f"line {line}", r) for line, r in iter_jsonl(path, need=("prompt", "answer"))]
-
-
 def prepare(records, tokenizer, max_new_tokens, context, source):
-    """-> (prompt token lists, gold answers, synthetic?). Drops, and reports, what cannot be used."""
+    """[(where, record)] -> (prompt token lists, gold answers, synthetic?). Drops, and reports, what cannot be used."""
     prompts, golds, bad, too_long = [], [], [], 0
     for where, r in records:
         if parse_gold(r["answer"]) is None:  # the grader could never score it 1: noise, not signal
@@ -136,8 +131,7 @@ def prepare(records, tokenizer, max_new_tokens, context, source):
         print(f"note: {source}: dropped {too_long} prompts longer than the context {context} minus --max-new-tokens")
     if not prompts:
         raise ValueError(f"{source}: no usable prompts ({len(bad)} without a parseable gold answer, {too_long} too long)")
-    synthetic = all("steps" in r for _, r in records)  # synthetic records carry their difficulty
-    return prompts, golds, synthetic
+    return prompts, golds, is_synthetic([r for _, r in records])
 
 
 def epoch_order(n, seed, epoch):
@@ -255,49 +249,65 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     One GRPO step on `prompts` (token-id lists) with gold answers `golds`; reward_fn(text, gold)
     -> float. Updates model (and sampler) in place; returns the step's metrics.
     """
-    G, device = args.group_size, args.device
     sampler = model if sampler is None else sampler
-    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
-    timer = Timer(device)
-
-    # 1. sample G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p
-    sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
-    gen = generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, G, args.temperature, args.top_p, args.top_k,
-                   seed=seed_of(args.seed, step), compile=args.compile)
+    timer = Timer(args.device)
+    gen = rollout(sampler, prompts, tokenizer, args, step)
     model.train()
     gen_s = timer()
     texts = completions(tokenizer, gen)
-    rewards = torch.tensor([reward_fn(text, golds[i // G]) for i, text in enumerate(texts)], dtype=torch.float32)
+    rewards = torch.tensor([reward_fn(text, golds[i // args.group_size]) for i, text in enumerate(texts)], dtype=torch.float32)
     reward_s = timer()
+    advantages, keep, zero_std = group_advantages(rewards, gen, args)
+    done = update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler, ref_model, timer)
+    return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
 
-    # 2. advantages: r - mean(r) of the group. No division by the group's std by default: Dr. GRPO
-    #    (Liu et al. 2025) shows it weights groups by how (un)certain the prompt is, too easy or too
-    #    hard ones (std near 0) most, a difficulty bias; --std-norm restores GRPO's z-score
-    r = rewards.view(-1, G)  # (P, G)
+
+def rollout(sampler, prompts, tokenizer, args, step):
+    """1. G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p."""
+    sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
+    return generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
+                    args.top_k, seed=seed_of(args.seed, step), compile=args.compile)
+
+
+def group_advantages(rewards, gen, args):
+    """
+    2. advantages (P * G,): r - mean(r) of the group. No division by the group's std by default:
+    Dr. GRPO (Liu et al. 2025) shows it weights groups by how (un)certain the prompt is, too easy or
+    too hard ones (std near 0) most, a difficulty bias; --std-norm restores GRPO's z-score.
+    -> (advantages, keep (P * G,): rows trained on, zero_std (P,): groups without signal).
+    """
+    r = rewards.view(-1, args.group_size)  # (P, G)
     advantages = r - r.mean(1, keepdim=True)
     if args.std_norm:
         advantages = advantages / (r.std(1, keepdim=True) + 1e-4)
     zero_std = r.max(1).values == r.min(1).values  # (P,) every sample scored alike: no signal
-    keep = ~zero_std[:, None].expand(-1, G) if args.skip_zero_std else torch.ones(r.shape, dtype=torch.bool)
+    keep = ~zero_std[:, None].expand(-1, args.group_size) if args.skip_zero_std else torch.ones(r.shape, dtype=torch.bool)
     keep = keep.reshape(-1)  # (P * G,)
     if args.mask_truncated:
         keep &= ~gen.truncated.cpu()
-    advantages = advantages.reshape(-1).to(gen.tokens.device)  # (P * G,)
-    kept = keep.nonzero()[:, 0].to(gen.tokens.device)
-    n_tokens = int(gen.mask[kept].sum())  # the step's loss is a mean over its kept completion tokens
+    return advantages.reshape(-1).to(gen.tokens.device), keep, zero_std
 
-    # 3. the update: --ppo-epochs passes of --minibatches optimizer steps, --micro-batch rows per forward
+
+def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler, ref_model, timer):
+    """
+    3. --ppo-epochs passes of --minibatches optimizer steps over the kept rows, --micro-batch rows
+    per forward. The default (one pass, one minibatch) is on-policy: one optimizer step whose ratio
+    is exp(logp - logp.detach()) = 1 by construction. -> the sums step_metrics reports.
+    """
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(args.device).startswith("cuda"))
+    kept = keep.nonzero()[:, 0].to(gen.tokens.device)
+    # -- off-policy parts: reused samples need the policy's log-probs from before any update (a bf16
+    #    sampler's own are off by rounding, logp_diff); a KL penalty needs the initial policy's
     reuse = args.ppo_epochs > 1 or args.minibatches > 1
-    old_logp = None  # on-policy (one update per step), the ratio is exp(logp - logp.detach()): 1 by construction
-    if reuse:  # the policy before any update; a bf16 sampler's own log-probs are off by rounding (logp_diff)
+    old_logp = ref_logp = None
+    if reuse:
         old_logp = gen.logprobs if sampler is model else frozen_logprobs(model, prompts, gen, kept, args, autocast)
-    ref_logp = None
-    if args.kl_beta > 0 and len(kept):  # the frozen initial policy's log-probs, once per step
+    if args.kl_beta > 0 and len(kept):  # once per step
         ref_logp = frozen_logprobs(ref_model, prompts, gen, kept, args, autocast)
-    fwd_s = update_s = 0.0  # each phase is charged the time since the previous one: the forward also pays for step 2 and the reference
-    sums = dict(loss=0.0, clipped=0, kl=0.0, diff=0.0, diff_tokens=0, train_tokens=0)
-    grad_norms, ratio_dev = [], []
     shuffle = torch.Generator().manual_seed(seed_of(args.seed, step, "minibatches"))
+    # -- the update
+    done = dict(loss=0.0, clipped=0, kl=0.0, diff=0.0, diff_tokens=0, train_tokens=0, grad_norms=[], ratio_dev=[],
+                fwd_s=0.0, update_s=0.0)  # each phase is charged the time since the previous one
     for epoch in range(args.ppo_epochs):
         dev, dev_tokens = 0.0, 0
         order = kept[torch.randperm(len(kept), generator=shuffle).to(kept.device)] if reuse else kept
@@ -315,16 +325,16 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
                                           None if ref_logp is None else ref_logp[micro, :N], args.kl_beta)
                 if not math.isfinite(loss.item()):
                     raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped; the last good checkpoint is kept")
-                fwd_s += timer()
+                done["fwd_s"] += timer()
                 loss.backward()
-                update_s += timer()
-                if not grad_norms:  # before the first update: how far the sampler's log-probs are from the trainer's
-                    sums["diff"] += ((logp.detach() - gen.logprobs[micro, :N]).abs() * mask).sum().item()
-                    sums["diff_tokens"] += int(mask.sum())
-                sums["loss"] += loss.item() * mb_tokens
-                sums["clipped"] += stats["clipped"]
-                sums["kl"] += stats.get("kl", 0.0)
-                sums["train_tokens"] += numel  # prompt + completion positions of the forward, padding included
+                done["update_s"] += timer()
+                if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's
+                    done["diff"] += ((logp.detach() - gen.logprobs[micro, :N]).abs() * mask).sum().item()
+                    done["diff_tokens"] += int(mask.sum())
+                done["loss"] += loss.item() * mb_tokens
+                done["clipped"] += stats["clipped"]
+                done["kl"] += stats.get("kl", 0.0)
+                done["train_tokens"] += numel  # prompt + completion positions of the forward, padding included
                 dev, dev_tokens = dev + stats["ratio_dev"], dev_tokens + int(mask.sum())
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
             if not math.isfinite(grad_norm):
@@ -335,13 +345,18 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
                 with torch.no_grad():
                     for s, p in zip(sampler.parameters(), model.parameters()):
                         s.copy_(p)
-            grad_norms.append(grad_norm)
-            update_s += timer()
-        ratio_dev.append(dev / max(1, dev_tokens))
+            done["grad_norms"].append(grad_norm)
+            done["update_s"] += timer()
+        done["ratio_dev"].append(dev / max(1, dev_tokens))
+    return done
 
-    # 4. metrics
+
+def step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s):
+    """4. what the step did: rewards, lengths, the update's loss and norms, where the time went."""
     lengths = gen.mask.sum(1).float()
+    n_tokens = int(gen.mask[keep.to(gen.mask.device)].sum())  # the kept completion tokens the loss averaged over
     seen = max(1, n_tokens * args.ppo_epochs)
+    grad_norms = done["grad_norms"]
     metrics = {
         "reward": rewards.mean().item(),
         "accuracy": (rewards == 1.0).float().mean().item(),
@@ -352,20 +367,20 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
         "len_max": int(lengths.max().item()),
         # minus the mean log-prob of the sampled tokens: a one-sample estimate of the entropy per token
         "entropy": -(gen.logprobs * gen.mask).sum().item() / gen.mask.sum().item(),
-        "loss": sums["loss"] / seen if grad_norms else None,
+        "loss": done["loss"] / seen if grad_norms else None,
         "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else None,
         "updates": len(grad_norms),
         "tokens": n_tokens,
-        "logp_diff": sums["diff"] / sums["diff_tokens"] if sums["diff_tokens"] else None,
-        "clip_share": sums["clipped"] / seen,
-        "ratio_dev": ratio_dev,  # per epoch, mean |ratio - 1|: 0 for on-policy, > 0 once samples are reused
+        "logp_diff": done["diff"] / done["diff_tokens"] if done["diff_tokens"] else None,
+        "clip_share": done["clipped"] / seen,
+        "ratio_dev": done["ratio_dev"],  # per epoch, mean |ratio - 1|: 0 for on-policy, > 0 once samples are reused
         "gen_tokens_per_s": gen.mask.sum().item() / gen_s,
-        "train_tokens_per_s": sums["train_tokens"] / max(1e-9, fwd_s + update_s),
-        "gen_s": gen_s, "reward_s": reward_s, "fwd_s": fwd_s, "update_s": update_s,
-        "sec": gen_s + reward_s + fwd_s + update_s,
+        "train_tokens_per_s": done["train_tokens"] / max(1e-9, done["fwd_s"] + done["update_s"]),
+        "gen_s": gen_s, "reward_s": reward_s, "fwd_s": done["fwd_s"], "update_s": done["update_s"],
+        "sec": gen_s + reward_s + done["fwd_s"] + done["update_s"],
     }
     if args.kl_beta > 0:
-        metrics["kl"] = sums["kl"] / seen if grad_norms else None  # k3, over the tokens trained on
+        metrics["kl"] = done["kl"] / seen if grad_norms else None  # k3, over the tokens trained on
     if synthetic:
         metrics["carry_share"] = sum(detect_style(t) == "carry" for t in texts) / len(texts)
     return metrics
@@ -405,20 +420,18 @@ def lr_at(step, args):
 
 
 # arguments that must match for --resume to continue the same run
-RUN_IDENTITY = ("init", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
-                "temperature", "top_p", "top_k", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
+RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
+                "temperature", "top_p", "top_k", "reward_mode", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
                 "clip_low", "clip_high", "kl_beta", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
 
 
-def main(argv=None, reward_fn=math_reward):
+def main(argv=None, reward_fn=None):
     args = get_args(argv)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    out = Path(args.out)
-    log_file = Path(args.log or out.with_suffix(".jsonl"))
+    reward_fn = reward_fn or functools.partial(math_reward, mode=args.reward_mode)
+    out, log_file = start_run(args)
 
     # 1. the policy, with the SFT checkpoint's window unless --window overrides it (fp32 weights; bf16 autocast on GPU)
-    model, tokenizer = load_model(args.init, args.window, args.sinks, args.full_layers, args.device, torch.float32)
+    model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
     ref_model = None
     if args.kl_beta > 0:  # the frozen initial policy, only when a KL penalty needs it
@@ -426,20 +439,15 @@ def main(argv=None, reward_fn=math_reward):
 
     # 2. prompts and gold answers
     context = model.config.max_position_embeddings
-    synthetic_task = args.data is None or args.eval_data is None
-    splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "n_sft": 0}) if synthetic_task else None
-    train_prompts, train_golds, synthetic = prepare(read_records(args.data, "rl", splits), tokenizer, args.max_new_tokens,
+    train_prompts, train_golds, synthetic = prepare(load_split(args.data, "rl"), tokenizer, args.max_new_tokens,
                                                     context, args.data or "synthetic rl")
     # by default the validation problems of the difficulties RL trains on: never the test sets,
     # which are evaluate.py's alone, so nothing is tuned on them
     rl_steps = DEFAULT_TASK["splits"]["rl_steps"]
-    if synthetic_task:
-        for k in rl_steps:
-            splits[f"val_k{k}"] = [r for r in splits["val"] if r["steps"] == k]
     eval_files = args.eval_data.split(",") if args.eval_data else [f"val_k{k}" for k in sorted(rl_steps, reverse=True)]
     eval_sets = {}
     for f in eval_files:
-        records = read_records(None if args.eval_data is None else f, f, splits)[: args.eval_size]
+        records = load_split(None if args.eval_data is None else f, f)[: args.eval_size]
         eval_sets[Path(f).stem] = prepare(records, tokenizer, args.max_new_tokens, context, f)
 
     # 3. optimizer, and the state to resume from
@@ -448,6 +456,7 @@ def main(argv=None, reward_fn=math_reward):
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+    order = EpochIterator(lambda e: epoch_order(len(train_prompts), args.seed, e), epoch, pos)  # a seeded permutation per epoch
     sampler = make_sampler(model, args.device)
     if args.compile and sampler is model:  # CPU: compiled blocks would also run generation, recompiling per cache shape
         print("note: --compile on CPU compiles the decode step only (the policy samples itself there)")
@@ -455,8 +464,7 @@ def main(argv=None, reward_fn=math_reward):
         compile_for_training(model)
 
     def save(final=False):
-        save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
-                        step=step, epoch=epoch, pos=pos, optimizer=optimizer.state_dict(), rng=rng_state(), final=final)
+        save_run(out, model, tokenizer, args, optimizer, step=step, epoch=order.epoch, pos=order.pos, final=final)
 
     # 4. train
     record = {}
@@ -464,23 +472,16 @@ def main(argv=None, reward_fn=math_reward):
         record = {"step": 0, **evaluate(sampler, eval_sets, tokenizer, args, reward_fn)}
         log(log_file, record)
         print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "step"))
-    order = epoch_order(len(train_prompts), args.seed, epoch)
     bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True)
     while step < args.max_steps:
         lr = lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = []
-        for _ in range(args.prompts_per_step):  # a seeded permutation per epoch; the position is saved
-            if pos == len(order):
-                epoch, pos = epoch + 1, 0
-                order = epoch_order(len(train_prompts), args.seed, epoch)
-            batch.append(order[pos])
-            pos += 1
+        batch = [next(order) for _ in range(args.prompts_per_step)]
         metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer, args,
                             reward_fn, step, sampler, ref_model, synthetic)
         step += 1
-        record = {"step": step, "epoch": epoch, "lr": lr, **metrics}
+        record = {"step": step, "epoch": order.epoch, "lr": lr, **metrics}
         if step % args.eval_every == 0 or step == args.max_steps:
             record.update(evaluate(sampler, eval_sets, tokenizer, args, reward_fn))
         log(log_file, record)
@@ -496,12 +497,9 @@ def main(argv=None, reward_fn=math_reward):
     save(final=True)
     print(f"wrote {out} (step {step}): " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/")))
     if args.export_hf:
-        export_hf(model, tokenizer, args.export_hf)
+        export_hf(model, args.export_hf, tokenizer)
     return model
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        raise SystemExit(f"error: {e}")
+    run_main(main)

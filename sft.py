@@ -4,7 +4,7 @@ supervised fine-tuning. Nothing is pretrained anew: the weights start as the bas
 the attention mask changes (see model.Model.set_window).
 
     python sft.py --window 32 --max-steps 300                      # shipped base model, synthetic task
-    python sft.py --model ~/models/Qwen2.5-0.5B-Instruct --data gsm8k_sft.jsonl \\
+    python sft.py --model ~/models/Qwen2.5-0.5B-Instruct --data gsm8k_sft.jsonl --eval-data gsm8k_val.jsonl \\
         --window 4096 --max-len 4096 --batch-size 4 --grad-accum 8 --lr 1e-5 --checkpointing
 
 Data: JSON lines {"prompt", "response", ...} (data/convert.py makes them from GSM8K / MATH);
@@ -18,30 +18,24 @@ Writes out/sft.pt (weights, config with its window, tokenizer location, args) at
 position and RNG). Metrics go to a JSON-lines log beside it.
 """
 import argparse
-import json
 import math
 import random
-import shutil
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from data import read_jsonl
-from data.synthetic import DEFAULT_TASK, in_memory_splits
-from generate import load_model, parse_window
-from model import compile_for_training, load_checkpoint, rng_state, save_checkpoint, set_rng_state, token_logprobs
+from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
+from data import EpochIterator, load_split
+from data.synthetic import DEFAULT_TASK
+from model import compile_for_training, make_optimizer, token_logprobs
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="base_model", help="a Hugging Face directory (or a swarr .pt) to start from")
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p, window=str(DEFAULT_TASK["window"]))
     p.add_argument("--data", default=None, help="training JSON lines; default: the synthetic task's SFT split")
-    p.add_argument("--val-data", default=None, help="validation JSON lines; default: the synthetic val split")
-    p.add_argument("--window", default=str(DEFAULT_TASK["window"]), help="an int, 'none' (full attention) or 'config'")
-    p.add_argument("--sinks", type=int, default=0)
-    p.add_argument("--full-layers", default="", help="comma-separated layers that keep full attention")
+    p.add_argument("--eval-data", "--val-data", default=None, help="validation JSON lines; default: the synthetic val split")
     p.add_argument("--out", default="out/sft.pt")
     p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
     p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
@@ -56,18 +50,16 @@ def get_args(argv=None):
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None, help="optimizer steps; overrides --epochs")
     p.add_argument("--eval-every", type=int, default=50)
-    p.add_argument("--val-size", type=int, default=256)
+    p.add_argument("--eval-size", "--val-size", type=int, default=256, help="validation examples")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile the blocks and the head (GPU; ~1 min to compile)")
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
     args = p.parse_args(argv)
-    args.window = parse_window(args.window)
-    args.full_layers = tuple(int(i) for i in args.full_layers.split(",") if i.strip())
+    check_model_args(p, args)
     if args.batch_size < 1 or args.grad_accum < 1:
         p.error("--batch-size and --grad-accum must be >= 1")
     return args
@@ -77,20 +69,14 @@ def get_args(argv=None):
 # data: records -> token ids with a loss mask -> length-bucketed batches
 
 
-def load_records(path, split):
-    if path is None:  # the synthetic task, generated in memory: no files needed on a fresh machine
-        return in_memory_splits(**DEFAULT_TASK["splits"])[split]
-    return read_jsonl(path, need=("prompt", "response"))
-
-
 def tokenize(records, tokenizer, max_len, all_tokens, source):
-    """-> list of (ids, loss_mask) and the number of examples skipped for being longer than max_len."""
+    """[(where, record)] -> list of (ids, loss_mask) and the number of examples skipped for being longer than max_len."""
     examples, skipped = [], 0
-    for i, r in enumerate(records):
+    for i, (where, r) in enumerate(records):
         prompt = tokenizer.encode(tokenizer.render_prompt(r["prompt"]))
         response = tokenizer.encode(r["response"])
         if not response:
-            raise ValueError(f"{source}: record {i + 1} has a response that tokenizes to nothing")
+            raise ValueError(f"{source}, {where}: record {i + 1} has a response that tokenizes to nothing")
         ids = prompt + response + [tokenizer.eos_ids[0]]
         if len(ids) > max_len:
             skipped += 1
@@ -163,10 +149,7 @@ RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "all_tokens",
 
 def main(argv=None):
     args = get_args(argv)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
-    out = Path(args.out)
-    log_file = Path(args.log or out.with_suffix(".jsonl"))
+    out, log_file = start_run(args)
 
     # 1. the model, converted to SWA (weights in float32; bf16 autocast on GPU)
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
@@ -183,8 +166,10 @@ def main(argv=None):
         print(f"note: window {max(windows)} >= --max-len {args.max_len}: SWA equals full attention on this data")
 
     # 2. data
-    train, skipped = tokenize(load_records(args.data, "sft"), tokenizer, args.max_len, args.all_tokens, args.data or "synthetic sft")
-    val, _ = tokenize(load_records(args.val_data, "val")[: args.val_size], tokenizer, args.max_len, args.all_tokens, args.val_data or "synthetic val")
+    need = ("prompt", "response")
+    train, skipped = tokenize(load_split(args.data, "sft", need), tokenizer, args.max_len, args.all_tokens, args.data or "synthetic sft")
+    val, _ = tokenize(load_split(args.eval_data, "val", need)[: args.eval_size], tokenizer, args.max_len, args.all_tokens,
+                      args.eval_data or "synthetic val")
     if skipped:
         print(f"note: skipped {skipped} training examples longer than --max-len {args.max_len}")
     pad_id = tokenizer.eos_ids[0]
@@ -195,14 +180,14 @@ def main(argv=None):
 
     # 3. optimizer, and the state to resume from
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device)
-    step, epoch, batch_pos = 0, 0, 0
+    step, epoch, pos = 0, 0, 0
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
-        step, epoch, batch_pos = ckpt["step"], ckpt["epoch"], ckpt["batch_pos"]
+        step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+    batches = EpochIterator(lambda e: epoch_batches(train, args.batch_size, args.seed, e), epoch, pos)
 
     def save(final=False):
-        save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
-                        step=step, epoch=epoch, batch_pos=batch_pos, optimizer=optimizer.state_dict(), rng=rng_state(), final=final)
+        save_run(out, model, tokenizer, args, optimizer, step=step, epoch=batches.epoch, pos=batches.pos, final=final)
 
     # 4. train
     model.train()
@@ -210,7 +195,6 @@ def main(argv=None):
     if val_loss is not None:
         log(log_file, {"step": 0, "val_loss": val_loss})
         print(f"step 0: val loss {val_loss:.4f}")
-    batches = epoch_batches(train, args.batch_size, args.seed, epoch)
     bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
     record = {}
     while step < total_steps:
@@ -218,13 +202,7 @@ def main(argv=None):
         lr = lr_at(step, args, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        micro = []
-        for _ in range(args.grad_accum):  # the step's micro-batches, crossing into the next epoch if needed
-            if batch_pos == len(batches):
-                epoch, batch_pos = epoch + 1, 0
-                batches = epoch_batches(train, args.batch_size, args.seed, epoch)
-            micro.append(batches[batch_pos])
-            batch_pos += 1
+        micro = [next(batches) for _ in range(args.grad_accum)]  # the step's micro-batches, crossing into the next epoch if needed
         n_targets = sum(sum(train[i][1]) for idx in micro for i in idx)  # the loss is a mean over the whole step
         tokens = sum(len(train[i][0]) for idx in micro for i in idx)  # real tokens, padding not counted
         total_loss = 0.0
@@ -241,7 +219,7 @@ def main(argv=None):
         optimizer.zero_grad(set_to_none=True)
         step += 1
         dt = time.perf_counter() - t0
-        record = {"step": step, "epoch": epoch, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / dt, "sec": dt}
+        record = {"step": step, "epoch": batches.epoch, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / dt, "sec": dt}
         if step % args.eval_every == 0 or step == total_steps:
             record["val_loss"] = validation_loss(model, val, args.batch_size, pad_id, args.device)
         log(log_file, record)
@@ -253,55 +231,9 @@ def main(argv=None):
     save(final=True)
     print(f"wrote {out} (step {step}" + (f", val loss {record['val_loss']:.4f})" if "val_loss" in record else ")"))
     if args.export_hf:
-        export_hf(model, tokenizer, args.export_hf)
+        export_hf(model, args.export_hf, tokenizer)
     return model
 
 
-def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):
-    """AdamW; no weight decay on norms and biases (1-d parameters)."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                             lr=lr, betas=betas, fused=device.startswith("cuda"))
-
-
-def resume(out, model, optimizer, args, run_identity):
-    """Restore weights, optimizer and RNG from `out`, refusing a checkpoint of another run. -> the checkpoint."""
-    if not out.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {out} to resume from")
-    resumed, ckpt = load_checkpoint(out, args.device, torch.float32)
-    saved = ckpt.get("args", {})
-    changed = [k for k in run_identity if k in saved and saved[k] != json_value(getattr(args, k))]
-    if changed or "optimizer" not in ckpt:
-        raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
-    model.load_state_dict(resumed.state_dict())
-    optimizer.load_state_dict(ckpt["optimizer"])
-    set_rng_state(ckpt["rng"])
-    print(f"resumed from {out} at step {ckpt['step']}")
-    return ckpt
-
-
-def export_hf(model, tokenizer, directory):
-    """A Hugging Face directory: the weights and config, with the tokenizer files copied beside."""
-    model.save_pretrained(directory)
-    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"):
-        if (tokenizer.path / name).exists():
-            shutil.copy(tokenizer.path / name, Path(directory) / name)
-    print(f"exported a Hugging Face directory to {directory}")
-
-
-def json_value(v):
-    return list(v) if isinstance(v, tuple) else v
-
-
-def log(file, record):
-    file.parent.mkdir(parents=True, exist_ok=True)
-    with open(file, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        raise SystemExit(f"error: {e}")
+    run_main(main)

@@ -19,8 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rl  # noqa: E402
-from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
-from model import Config, Model, config_from_hf  # noqa: E402
+from model import CONFIGS, Config, Model, config_from_hf  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--prompts", type=int, default=32)

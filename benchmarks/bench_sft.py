@@ -17,8 +17,7 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from evaluate import CONFIGS  # noqa: E402  (the Qwen2.5-1.5B shape, defined once)
-from model import Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
+from model import CONFIGS, Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--lengths", default="4096,16384")

@@ -12,6 +12,10 @@ object per line:
 Synthetic records (``data.synthetic``) also carry ``"steps": k`` and
 ``"style": "lookback" | "carry"``. Public datasets are turned into this format by
 ``data.convert``.
+
+Every stage reads its data through ``load_split`` (a file, or with none the synthetic task's
+default split) and walks it with ``EpochIterator`` (a seeded order per epoch; its position is
+all a checkpoint needs to resume it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl"]
+__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl", "load_split", "EpochIterator"]
 
 
 def iter_jsonl(path, need=("prompt", "answer")) -> Iterator[tuple[int, dict]]:
@@ -98,3 +102,33 @@ def write_jsonl(path, records: Iterable[dict]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def load_split(path, split, need=("prompt", "answer")) -> list[tuple[str, dict]]:
+    """``[(where, record)]`` of a JSON-lines file, or with ``path`` None the default synthetic
+    task's split ``split`` (generated in memory: no files needed on a fresh machine; see
+    ``data.synthetic.default_split``). ``where`` ("line 3", "#3") is for messages."""
+    if path is None:
+        from .synthetic import default_split
+
+        return [(f"#{i + 1}", r) for i, r in enumerate(default_split(split))]
+    return [(f"line {line}", r) for line, r in iter_jsonl(path, need)]
+
+
+class EpochIterator:
+    """Items of ``make_order(epoch)``, one epoch after the other, forever. ``(epoch, pos)`` is
+    its whole state: the same order function and state continue exactly where a run stopped."""
+
+    def __init__(self, make_order, epoch=0, pos=0):
+        self.make_order, self.epoch, self.pos = make_order, epoch, pos
+        self.order = make_order(epoch)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.pos == len(self.order):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self.order = self.make_order(self.epoch)
+        self.pos += 1
+        return self.order[self.pos - 1]

@@ -26,11 +26,12 @@ import argparse
 import re
 import sys
 
+import reward
+
 from . import iter_jsonl, write_jsonl
 
 _CALC_RE = re.compile(r"<<[^<>]*>>")
 _THOUSANDS_RE = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_BOXED_RE = re.compile(r"\\boxed\s*\{")
 
 
 def strip_thousands(text: str) -> str:
@@ -40,48 +41,24 @@ def strip_thousands(text: str) -> str:
     return text.replace(",", "") if _THOUSANDS_RE.fullmatch(text) else text
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text``, found by a balanced-brace scan.
-
-    A backslash escapes the next character, so ``\\{`` and ``\\}`` do not count as braces
-    (and ``\\\\{`` does). Returns None when there is no ``\\boxed{``; raises ValueError
-    when the last one is never closed.
-    """
-    starts = [m.end() for m in _BOXED_RE.finditer(text)]
-    if not starts:
-        return None
-    start = starts[-1]
-    depth, i = 1, start
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i].strip()
-        i += 1
-    raise ValueError("the last \\boxed{ is never closed")
-
-
-def final_hash_answer(text: str) -> str | None:
-    """The text after the last ``####`` up to the end of its line, thousands commas
-    removed; None if there is no ``####`` or nothing follows it."""
-    if "####" not in text:
-        return None
-    tail = text.rsplit("####", 1)[1].split("\n", 1)[0]
-    return strip_thousands(tail) or None
+def solution_answer(text: str) -> str | None:
+    """The answer a worked solution states, parsed as the grader parses gold answers
+    (``reward.solution_answer``: the last ``#### X``, with thousands commas removed, else the
+    last ``\\boxed{...}`` as written). Raises ValueError when the last ``\\boxed{`` never closes."""
+    answer = reward.solution_answer(text)
+    if "####" in text:
+        return strip_thousands(answer) if answer else None
+    if answer is None and ("\\boxed" in text or "\\fbox" in text):
+        raise ValueError("the last \\boxed{ is never closed (or is empty)")
+    return answer
 
 
 def gsm8k_record(rec: dict) -> dict:
     solution = rec["answer"]
     if "####" not in solution:
         raise ValueError("field 'answer' has no final '#### N' line")
-    body, final = solution.rsplit("####", 1)
-    answer = strip_thousands(final)
+    body = solution.rsplit("####", 1)[0]
+    answer = solution_answer(solution)
     if not answer:
         raise ValueError("nothing after '####' in field 'answer'")
     body = _CALC_RE.sub("", body).rstrip()
@@ -99,7 +76,7 @@ def math_record(rec: dict) -> dict:
             raise ValueError(f"field 'answer' must be a string, got {type(answer).__name__}")
         answer = answer.strip()
     else:
-        answer = last_boxed(solution)
+        answer = solution_answer(solution)
         if answer is None:
             raise ValueError("no field 'answer' and no \\boxed{...} in field 'solution'")
     if not answer:
@@ -118,9 +95,7 @@ def generic_record(rec: dict, prompt_field="prompt", response_field="response",
             )
         answer = str(answer).strip()
     else:
-        answer = final_hash_answer(response)
-        if answer is None:
-            answer = last_boxed(response)
+        answer = solution_answer(response)
         if answer is None:
             raise ValueError(
                 f"no field {answer_field!r}, and field {response_field!r} has neither "

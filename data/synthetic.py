@@ -110,7 +110,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import re
 import sys
 from pathlib import Path
 
@@ -230,11 +229,6 @@ def problem_record(problem: dict, style: str, pad: int = 0) -> dict:
     }
 
 
-def make_record(rng: random.Random, k: int, style: str, pad: int = 0) -> dict:
-    """A random problem with ``k`` steps as a record solved in ``style``."""
-    return problem_record(make_problem(rng, k), style, pad)
-
-
 def detect_style(response_text: str) -> str | None:
     """``'lookback'`` / ``'carry'`` from the first non-space character of a response
     (``L`` / ``C``), else None."""
@@ -244,38 +238,11 @@ def detect_style(response_text: str) -> str | None:
     return {"L": "lookback", "C": "carry"}.get(text[0])
 
 
-_PROMPT_RE = re.compile(r"Q:(\d)\|((?:[-+]\d|\*[379])+);\n?")
-
-
-def parse_prompt(prompt: str) -> dict:
-    """Inverse of ``render_prompt`` (the trailing newline is optional)."""
-    m = _PROMPT_RE.fullmatch(prompt)
-    if not m or "0" in m.group(2)[1::2]:
-        raise ValueError(f"not a synthetic prompt: {prompt!r}")
-    ops = [m.group(2)[i:i + 2] for i in range(0, len(m.group(2)), 2)]
-    problem = {"start": int(m.group(1)), "ops": ops, "answer": 0}
-    problem["answer"] = running_values(problem)[-1]
-    return problem
-
-
 # ---------------------------------------------------------------- lengths and distances
 
 def _digits_sum(i: int) -> int:
     """d(1) + ... + d(i), d(j) = number of decimal digits of j."""
     return sum(len(str(j)) for j in range(1, i + 1))
-
-
-def prompt_length(k: int) -> int:
-    return 2 * k + 6
-
-
-def response_length(style: str, k: int, pad: int = 0) -> int:
-    """Length in characters of a ``k``-step response in ``style``."""
-    if style == "lookback":
-        return 8 + (3 + pad) * k + _digits_sum(k)
-    if style == "carry":
-        return k * k + 2 * k + 8
-    raise ValueError(f"unknown style {style!r}")
 
 
 def lookback_distance(k: int, i: int, pad: int = 0) -> int:
@@ -295,23 +262,6 @@ def max_dependency(style: str, k: int, pad: int = 0) -> int:
     if style == "lookback":
         return max(lookback_distance(k, k, pad), 2 * k + 7 + pad, 8)
     raise ValueError(f"unknown style {style!r}")
-
-
-def lookback_distances(record: dict) -> list[int]:
-    """Measured on a look-back record's text: for each step i, the distance from the
-    position of ``v_i`` in ``prompt + response`` back to the sign of operation i in the
-    question. Equals ``[lookback_distance(k, i, pad) for i in 1..k]``."""
-    prompt, response = record["prompt"], record["response"]
-    if detect_style(response) != "lookback" or not response.startswith("L"):
-        raise ValueError("not a look-back response")
-    first_op = prompt.index("|") + 1
-    body = response[1:response.index("\n")]
-    out, offset = [], len(prompt) + 1
-    for i, step in enumerate(body.split(";")[:-1], 1):
-        value_pos = offset + len(step) - 1
-        out.append(value_pos - (first_op + 2 * (i - 1)))
-        offset += len(step) + 1
-    return out
 
 
 # ---------------------------------------------------------------- splits
@@ -414,6 +364,28 @@ def in_memory_splits(seed: int = 0, steps=(4, 8, 12, 16), carry_share: float = 0
                                     tuple(range(1, top + 1)), pretrain_carry_share,
                                     "train", pad)
     return splits
+
+
+def default_split(name: str) -> list[dict]:
+    """One split of ``DEFAULT_TASK``, exactly as ``in_memory_splits(**DEFAULT_TASK["splits"])``
+    gives it, drawing only that split (each split has its own random stream): ``sft``, ``val``,
+    ``rl``, ``test_k{k}``, or ``val_k{k}`` (the validation problems of difficulty k)."""
+    task = DEFAULT_TASK["splits"]
+    base, _, k = name.partition("_k")
+    if base not in ("sft", "val", "rl", "test") or (base in ("sft", "rl") and k) or (base == "test" and not k):
+        raise ValueError(f"unknown synthetic split {name!r} (sft, val, rl, test_k<k>, val_k<k>)")
+    sizes = {f"n_{s}": task[f"n_{s}"] if s == base else 0 for s in ("sft", "val", "rl", "test")}
+    splits = in_memory_splits(**{**task, **sizes})
+    if base == "val" and k:
+        return [r for r in splits["val"] if r["steps"] == int(k)]
+    if name not in splits:
+        raise ValueError(f"the default task has no split {name!r}")
+    return splits[name]
+
+
+def is_synthetic(records) -> bool:
+    """Whether records are this task's: they carry their difficulty, or their prompts are ``Q:``."""
+    return all("steps" in r or r["prompt"].startswith("Q:") for r in records)
 
 
 def make_splits(seed: int = 0, out="data/synthetic", **kwargs) -> dict[str, Path]:

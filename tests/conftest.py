@@ -7,6 +7,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.synthetic import write_char_tokenizer  # noqa: E402
+from checkpoint import export_hf  # noqa: E402
 from model import Config, Model  # noqa: E402
 
 
@@ -17,6 +18,6 @@ def char_model_dir(tmp_path):
     config = Config(model_type="llama", vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=512, tie_word_embeddings=True)
     path = tmp_path / "base"
-    Model(config).save_pretrained(path)
+    export_hf(Model(config), path)
     write_char_tokenizer(path)
     return path

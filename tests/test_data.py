@@ -19,12 +19,65 @@ if str(ROOT) not in sys.path:
 
 from data import read_jsonl, write_jsonl  # noqa: E402
 from data import convert, synthetic as syn  # noqa: E402
+import data as data_pkg  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data absent")
 
 
 # ------------------------------------------------------------ independent references
+
+
+# ---- task arithmetic the tests check the generated text against (test-only helpers)
+
+_PROMPT_RE = re.compile(r"Q:(\d)\|((?:[-+]\d|\*[379])+);\n?")
+
+
+def make_record(rng: random.Random, k: int, style: str, pad: int = 0) -> dict:
+    """A random problem with ``k`` steps as a record solved in ``style``."""
+    return syn.problem_record(syn.make_problem(rng, k), style, pad)
+
+
+def parse_prompt(prompt: str) -> dict:
+    """Inverse of ``render_prompt`` (the trailing newline is optional)."""
+    m = _PROMPT_RE.fullmatch(prompt)
+    if not m or "0" in m.group(2)[1::2]:
+        raise ValueError(f"not a synthetic prompt: {prompt!r}")
+    ops = [m.group(2)[i:i + 2] for i in range(0, len(m.group(2)), 2)]
+    problem = {"start": int(m.group(1)), "ops": ops, "answer": 0}
+    problem["answer"] = syn.running_values(problem)[-1]
+    return problem
+
+
+def prompt_length(k: int) -> int:
+    return 2 * k + 6
+
+
+def response_length(style: str, k: int, pad: int = 0) -> int:
+    """Length in characters of a ``k``-step response in ``style``."""
+    if style == "lookback":
+        return 8 + (3 + pad) * k + syn._digits_sum(k)
+    if style == "carry":
+        return k * k + 2 * k + 8
+    raise ValueError(f"unknown style {style!r}")
+
+
+def lookback_distances(record: dict) -> list[int]:
+    """Measured on a look-back record's text: for each step i, the distance from the
+    position of ``v_i`` in ``prompt + response`` back to the sign of operation i in the
+    question. Equals ``[lookback_distance(k, i, pad) for i in 1..k]``."""
+    prompt, response = record["prompt"], record["response"]
+    if syn.detect_style(response) != "lookback" or not response.startswith("L"):
+        raise ValueError("not a look-back response")
+    first_op = prompt.index("|") + 1
+    body = response[1:response.index("\n")]
+    out, offset = [], len(prompt) + 1
+    for i, step in enumerate(body.split(";")[:-1], 1):
+        value_pos = offset + len(step) - 1
+        out.append(value_pos - (first_op + 2 * (i - 1)))
+        offset += len(step) + 1
+    return out
+
 
 def ref_parse_prompt(prompt):
     """(start, [(sign, digit), ...]) from 'Q:s|ops;\\n', parsed independently."""
@@ -118,7 +171,7 @@ def test_answers_match_reference_evaluator():
     for k in list(range(1, 21)) + [33]:
         for style in syn.STYLES:
             for _ in range(20):
-                rec = syn.make_record(rng, k, style)
+                rec = make_record(rng, k, style)
                 vals = ref_values(rec["prompt"])
                 assert len(vals) == k == rec["steps"]
                 assert rec["answer"] == str(vals[-1])
@@ -128,7 +181,7 @@ def test_answers_match_reference_evaluator():
 
 def test_ops_and_answer_distribution():
     rng = random.Random(2)
-    recs = [syn.make_record(rng, 8, "lookback") for _ in range(3000)]
+    recs = [make_record(rng, 8, "lookback") for _ in range(3000)]
     counts = [sum(r["answer"] == str(d) for r in recs) for d in range(10)]
     assert min(counts) > 200 and max(counts) < 400, counts  # uniform, chance 10%
     ops = [op for r in recs for op in ref_parse_prompt(r["prompt"])[1]]
@@ -184,17 +237,17 @@ def test_length_and_distance_formulas():
             k = len(prob["ops"])
             for style in syn.STYLES:
                 rec = syn.problem_record(prob, style, pad)
-                assert len(rec["prompt"]) == syn.prompt_length(k) == 2 * k + 6
-                assert len(rec["response"]) == syn.response_length(style, k, pad)
+                assert len(rec["prompt"]) == prompt_length(k) == 2 * k + 6
+                assert len(rec["response"]) == response_length(style, k, pad)
                 deps = dependencies(rec["prompt"], rec["response"])
                 assert max(w - n for w, n in deps) == syn.max_dependency(style, k, pad)
             if k <= 9:
-                assert syn.response_length("lookback", k, pad) == (4 + pad) * k + 8
+                assert response_length("lookback", k, pad) == (4 + pad) * k + 8
                 assert syn.max_dependency("lookback", k, pad) == max((4 + pad) * k + 3, 9 + pad)
             else:
-                assert syn.response_length("lookback", k, pad) == (5 + pad) * k - 1
+                assert response_length("lookback", k, pad) == (5 + pad) * k - 1
                 assert syn.max_dependency("lookback", k, pad) == (5 + pad) * k - 6
-            assert syn.response_length("carry", k) == k * k + 2 * k + 8
+            assert response_length("carry", k) == k * k + 2 * k + 8
             assert syn.max_dependency("carry", k) == max(2 * k + 5, 9)
             # per-step look-back distances, measured on the text vs the closed form
             rec = syn.problem_record(prob, "lookback", pad)
@@ -204,7 +257,7 @@ def test_length_and_distance_formulas():
             values = [n0 + m.end() - 1 for m in re.finditer(r"\d+:=*\d", rec["response"])]
             measured = [v - s for v, s in zip(values, signs)]
             assert all(text[v] == str(x) for v, x in zip(values, ref_values(rec["prompt"])))
-            assert syn.lookback_distances(rec) == measured
+            assert lookback_distances(rec) == measured
             assert measured == [syn.lookback_distance(k, i, pad) for i in range(1, k + 1)]
     assert [syn.max_dependency("lookback", k) for k in (8, 12, 16)] == [35, 54, 74]
 
@@ -212,7 +265,7 @@ def test_length_and_distance_formulas():
 def test_detect_style_and_concatenation_parses():
     rng = random.Random(3)
     for style, marker in [("lookback", "L"), ("carry", "C")]:
-        rec = syn.make_record(rng, 6, style)
+        rec = make_record(rng, 6, style)
         assert rec["response"][0] == marker == syn.MARKERS[style]
         assert syn.detect_style(rec["response"]) == style
         assert syn.detect_style("  \n" + rec["response"]) == style
@@ -220,13 +273,13 @@ def test_detect_style_and_concatenation_parses():
         cut = full.index("\n") + 1
         assert full[:cut] == rec["prompt"]
         assert syn.detect_style(full[cut:]) == style
-        assert syn.parse_prompt(full[:cut])["answer"] == int(rec["answer"])
+        assert parse_prompt(full[:cut])["answer"] == int(rec["answer"])
         assert set(full) <= set(syn.ALPHABET)
     for text in ["", "   ", "#### 3", "Q:1|+1;", "l1:2;"]:
         assert syn.detect_style(text) is None
     for bad in ["Q:1|+0;\n", "Q:1|*2;\n", "Q:12|+1;\n", "Q:1|;\n", "1|+1;"]:
         with pytest.raises(ValueError):
-            syn.parse_prompt(bad)
+            parse_prompt(bad)
 
 
 SMALL = dict(n_sft=2000, n_val=100, n_rl=300, n_test=64, test_steps=(2, 4, 8, 12, 16))
@@ -284,7 +337,7 @@ def test_test_sets_disjoint_from_training_for_k_ge_4():
                       for r in s[n] if r["steps"] >= 4}
     # the reservation really is by hash: regenerate and check buckets
     for r in s0["test_k8"]:
-        assert syn.pool_of(syn.parse_prompt(r["prompt"])) == "test"
+        assert syn.pool_of(parse_prompt(r["prompt"])) == "test"
 
 
 def test_pretrain_corpus():
@@ -412,8 +465,8 @@ def test_math_converter(tmp_path):
          "answer": "\\left\\{ 1, 2 \\right."},
         {"prompt": "P4", "response": "", "answer": "70"},
     ]
-    assert convert.last_boxed("no box") is None
-    assert convert.last_boxed("\\boxed{(1,\\{2\\})}") == "(1,\\{2\\})"
+    assert convert.solution_answer("no box") is None
+    assert convert.solution_answer("\\boxed{(1,\\{2\\})}") == "(1,\\{2\\})"
 
 
 def test_generic_converter(tmp_path):
@@ -492,7 +545,7 @@ def test_real_math500():
     for r, x in zip(recs, raw):
         assert r["answer"] and r["answer"] == x["answer"]
         # the brace scan agrees with the dataset's own answer on every record
-        assert convert.last_boxed(x["solution"]) == x["answer"]
+        assert convert.solution_answer(x["solution"]) == x["answer"]
     # without an answer field (full MATH test): every solution yields a boxed answer
     full = convert.convert_records("math", SHARED_DATA / "math" / "math_test5000.jsonl")
     assert len(full) == 5000 and all(r["answer"] for r in full)
@@ -506,3 +559,40 @@ def test_shipped_base_model_tokenizer_is_the_one_write_char_tokenizer_builds(tmp
     shipped = Path(__file__).resolve().parents[1] / "base_model"
     for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
         assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+# ------------------------------------------------------------ the entry point every stage reads through
+
+
+def test_default_split_equals_the_full_generation():
+    full = syn.in_memory_splits(**syn.DEFAULT_TASK["splits"])
+    for name in ("sft", "val", "rl", "test_k4", "test_k8", "test_k12"):
+        assert syn.default_split(name) == full[name], name
+    assert syn.default_split("val_k8") == [r for r in full["val"] if r["steps"] == 8]
+    with pytest.raises(ValueError, match="unknown synthetic split 'train'"):
+        syn.default_split("train")
+
+
+def test_load_split_names_where_each_record_came_from(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "a", "answer": "1"}\n\n{"prompt": "b", "answer": "2"}\n')
+    assert data_pkg.load_split(path, None) == [("line 1", {"prompt": "a", "answer": "1"}), ("line 3", {"prompt": "b", "answer": "2"})]
+    synthetic = data_pkg.load_split(None, "test_k4")
+    assert synthetic[0][0] == "#1" and [r for _, r in synthetic] == syn.default_split("test_k4")
+    assert syn.is_synthetic([r for _, r in synthetic]) and not syn.is_synthetic([{"prompt": "a"}])
+
+
+def test_epoch_iterator_resumes_exactly():
+    def make_order(epoch):
+        order = list(range(5))
+        random.Random(epoch).shuffle(order)
+        return order
+
+    straight = data_pkg.EpochIterator(make_order)
+    items = [next(straight) for _ in range(13)]  # crosses two epoch boundaries
+    assert sorted(items[:5]) == sorted(items[5:10]) == list(range(5)) and items[:5] != items[5:10]
+    cut = data_pkg.EpochIterator(make_order)
+    first = [next(cut) for _ in range(5)]  # stop exactly at an epoch's end
+    resumed = data_pkg.EpochIterator(make_order, cut.epoch, cut.pos)
+    assert first + [next(resumed) for _ in range(8)] == items
+    assert (resumed.epoch, resumed.pos) == (straight.epoch, straight.pos) == (2, 3)

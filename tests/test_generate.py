@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from generate import KVCache, Tokenizer, check_tokenizer, generate, load_model, sample
-from model import Config, Model, save_checkpoint
+from generate import KVCache, generate, kv_cache_bytes, sample
+from model import Config, Model
 
 VOCAB = 61
 LAYOUTS = {
@@ -154,7 +154,7 @@ def test_bad_input():
 
 
 # ----------------------------------------------------------------------------------------------
-# tokenizer, chat prompts and loading
+# a character tokenizer for the tests of every stage
 
 
 def write_tokenizer(path, vocab_size=VOCAB, chat_template=None):
@@ -178,37 +178,15 @@ def write_tokenizer(path, vocab_size=VOCAB, chat_template=None):
     (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [3]}))
 
 
-def test_tokenizer_eos_and_prompt_formats(tmp_path):
-    write_tokenizer(tmp_path / "plain")
-    tok = Tokenizer(tmp_path / "plain")
-    assert tok.eos_ids == [3, VOCAB - 1]  # from generation_config.json and from tokenizer_config.json
-    assert tok.decode(tok.encode("A+B")) == "A+B"
-    assert tok.render_prompt("Q:1+2") == "Q:1+2\n"
-    template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
-    write_tokenizer(tmp_path / "chat", chat_template=template)
-    assert Tokenizer(tmp_path / "chat").render_prompt("hi") == "<user>hi<assistant>"
+# ----------------------------------------------------------------------------------------------
+# the cache's size
 
 
-def test_tokenizer_that_does_not_fit_the_model(tmp_path):
-    write_tokenizer(tmp_path, vocab_size=VOCAB + 10)
-    with pytest.raises(ValueError, match="the tokenizer has 71 tokens but the model's embedding only 61"):
-        check_tokenizer(Tokenizer(tmp_path), tiny_model("full"))
-
-
-def test_load_model_from_checkpoint_and_directory(tmp_path):
-    model = tiny_model("swa-sinks")
-    write_tokenizer(tmp_path / "tok")
-    save_checkpoint(tmp_path / "ckpt.pt", model, tokenizer=str(tmp_path / "tok"))
-    loaded, tok = load_model(tmp_path / "ckpt.pt")
-    assert loaded.config.layer_windows == [4, 4, 4] and loaded.config.sinks == 2
-    ids = torch.tensor([prompts_of([20])[0]])
-    with torch.no_grad():
-        assert torch.equal(loaded(ids), model(ids))
-    model.save_pretrained(tmp_path / "tok")
-    from_dir, _ = load_model(tmp_path / "tok", window=None)
-    assert from_dir.config.layer_windows == [None] * 3
-    with pytest.raises(FileNotFoundError, match="not found"):
-        load_model(tmp_path / "missing.pt")
-    (tmp_path / "bad.pt").write_bytes((tmp_path / "ckpt.pt").read_bytes()[:1000])
-    with pytest.raises(ValueError, match="cannot be read"):
-        load_model(tmp_path / "bad.pt")
+@pytest.mark.parametrize("window,sinks,full_layers", [(None, 0, ()), (8, 0, ()), (8, 2, (1,))])
+def test_kv_cache_bytes_equals_the_cache_generate_allocates(window, sinks, full_layers):
+    model = Model(Config(vocab_size=50, hidden_size=32, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+                         num_key_value_heads=2, head_dim=8, max_position_embeddings=128))
+    model.set_window(window, sinks, full_layers)
+    for length in (5, 10, 40):
+        cache = KVCache(model, 1, length, "cpu", torch.bfloat16)
+        assert kv_cache_bytes(model.config, length, 2) == cache.memory_bytes()

@@ -1,7 +1,7 @@
 """
 model.py against Hugging Face transformers (a test dependency only): random-weight models of each
 model_type, built and saved by transformers, must give the same float32 logits in our decoder,
-with full attention and with sliding windows; and our save_pretrained must load back in
+with full attention and with sliding windows; and our export (checkpoint.export_hf) must load back in
 transformers with the same logits.
 """
 import json
@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 
+from checkpoint import export_hf
 from model import Config, Model, compile_for_training, token_logprobs
 
 transformers = pytest.importorskip("transformers")
@@ -146,10 +147,10 @@ def test_swa_conversion_parity(tmp_path, model_type, tied, full_layers):
     ("mistral", 6, ()),
     ("mistral", 6, (1,)),  # hybrid mistral -> qwen2
 ])
-def test_save_pretrained_loads_in_transformers(tmp_path, case, window, full_layers):
+def test_export_hf_loads_in_transformers(tmp_path, case, window, full_layers):
     _, path = build_hf(tmp_path, hf_config(**FULL_CASES[case]), seed=3)
     ours = Model.from_pretrained(path, window=window, full_layers=full_layers)
-    ours.save_pretrained(tmp_path / "ours")
+    export_hf(ours, tmp_path / "ours")
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "ours", attn_implementation="eager", dtype=torch.float32).eval()
     ids = input_ids(3)
     with torch.no_grad():
@@ -173,7 +174,7 @@ def test_sharded_checkpoint(tmp_path):
 def test_sinks_are_saved_but_transformers_ignores_them(tmp_path):
     _, path = build_hf(tmp_path, hf_config("qwen2"))
     ours = Model.from_pretrained(path, window=4, sinks=2)
-    ours.save_pretrained(tmp_path / "ours")
+    export_hf(ours, tmp_path / "ours")
     assert json.loads((tmp_path / "ours" / "config.json").read_text())["swarr_sinks"] == 2
     again = Model.from_pretrained(tmp_path / "ours")
     assert again.config.sinks == 2 and again.config.layer_windows == [4, 4, 4]

@@ -168,9 +168,11 @@ EXTRACTION = [
     ("the points (1,2)", True, "2"),
     ("", True, None),
     ("no numbers here", True, None),
-    ("The answer is \\boxed{4} but the answer is 5", False, "4"),   # the box is trusted most
-    ("\\boxed{5}\n#### 6", False, "5"),
-    ("#### 6\nThe answer is 5", False, "6"),
+    # the trusted form that comes LAST wins, whichever it is (issue 16: these three asserted a fixed
+    # box > #### > "answer is" priority, which let an early box beat the response's final statement)
+    ("The answer is \\boxed{4} but the answer is 5", False, "5"),
+    ("\\boxed{5}\n#### 6", False, "6"),
+    ("#### 6\nThe answer is 5", False, "5"),
     ("Sum is 12, times 10 is \\boxed{120}", False, "120"),
     ("\\boxed{\\boxed{8}}", False, "8"),
 ]
@@ -472,3 +474,61 @@ def test_competition_golds():
             assert is_equiv(str(value), parse_gold(r["answer"])), r["answer"]
             assert math_reward(f"\\boxed{{{value}}}", r["answer"]) == 1.0
             assert math_reward(f"\\boxed{{{value + 1}}}", r["answer"]) == 0.0
+
+
+# -----------------------------------------------------------------------------
+# issue 16: answers written the way instruction-tuned models write them, both modes, no farming
+
+ISSUE_16 = [  # (completion, gold): every one must earn 1.0 in strict mode
+    ("Final answer: 64", "64"), ("**Answer:** $18", "18"), ("Answer: 3 bolts", "3"), ("## Final Answer\n$18$", "18"),
+    ("So $\\boxed{255}$ goes to the second CD. The final answer is $10,455$. I hope it is correct.", "10455"),
+    ("\\boxed{\\cfrac{1}{3}}", "1/3"), ("\\boxed{\\frac34i}", "\\frac{3}{4}i"), ("\\boxed{14 {, }916}", "14{,}916"),
+    ("\\boxed{\\frac{\\sqrt{3}}{3} \\approx 0.577}", "\\frac{\\sqrt{3}}{3}"), ("\\boxed{x\\approx 11}", "11"),
+    ("\\boxed{6 \\text{ and } 8}", "6,8"), ("\\boxed{(11,7) or (7,11)}", "(7,11),(11,7)"),
+    ("\\boxed{x^2+2x+1}", "x^2 + 2*x + 1"), ("\\boxed{2\\sqrt{33}+15}", "15+2\\sqrt{33}"),
+    ("\\boxed{0.\\overline{3}}", "\\frac13"), ("\\boxed{0.1\\overline{6}}", "1/6"), ("\\boxed{f(2)=5}", "5"),
+    ("\\boxed{AB=5}", "5"), ("the roots are $\\boxed{-2}$ and $\\boxed{1}$", "1, -2"), ("\\boxed{x \\geq 5}", "5 \\le x"),
+]
+
+FARMING = [  # (completion, gold): 0.0 in both modes
+    ("\\boxed{1, 2, 3, 4, 5}", "3"), ("The answer is 3 or 4 or 5", "4"), ("\\boxed{-5}", "5"), ("\\boxed{125}", "1250"),
+    ("\\boxed{12}", "125"), ("\\boxed{3}\\boxed{4}", "4"), ("Answer: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10", "7"),
+    ("\\boxed{x+1}", "x+2"), ("\\boxed{x^2}", "x^3"), ("\\boxed{\\sqrt{2}+1}", "\\sqrt{2}-1"),
+]
+
+
+@pytest.mark.parametrize("completion,gold", ISSUE_16)
+def test_issue_16_forms(completion, gold):
+    assert math_reward(completion, gold) == 1.0, (extract_answer(completion), normalize(extract_answer(completion)))
+
+
+@pytest.mark.parametrize("completion,gold", FARMING)
+def test_no_farming(completion, gold):
+    assert math_reward(completion, gold) == 0.0 and math_reward(completion, gold, mode="flexible") == 0.0
+
+
+def test_modes():
+    assert math_reward("I think it is 72", "72") == 0.0                    # strict: a bare number is not trusted
+    assert math_reward("I think it is 72", "72", mode="flexible") == 1.0
+    assert math_reward("the result is $\\frac{1}{2}$", "0.5", mode="flexible") == 1.0  # the last $..$ span
+    assert extract_answer("so 5, then \\boxed{6}", mode="flexible") == "6"  # trusted forms first in both modes
+    assert extract_answer("I hope the answer is correct. \\boxed{4}") == "4"
+    assert extract_answer("The final answer is \\boxed{4}. I hope the answer is correct.") == "4"
+    with pytest.raises(ValueError):
+        extract_answer("\\boxed{1}", mode="lenient")
+
+
+def test_nested_exponents_are_bounded():
+    for text in ["10^10^10", "10^{10^{10}}", "x^{10^{10}}", "2^{x^{99999}}", "(x+1)^{100000}", "\\sin^{99999}(x)"]:
+        start = time.perf_counter()
+        assert not is_equiv(text, "1") and math_reward(f"\\boxed{{{text}}}", "x") == 0.0
+        assert time.perf_counter() - start < 1.0, text
+
+
+def test_typical_response_is_fast():
+    text = ("We expand $(x+1)^2 = x^2 + 2x + 1$ and check each case; " * 60) + "The final answer is $x^2+2x+1$."
+    math_reward(text, "(x+1)^2")  # warm the cache of the gold
+    start = time.perf_counter()
+    for i in range(50):
+        assert math_reward(text + " " * i, "(x+1)^2") == 1.0
+    assert (time.perf_counter() - start) / 50 < 0.005

@@ -8,8 +8,9 @@ import torch
 import sft
 from data import write_jsonl
 from data.synthetic import in_memory_splits
-from generate import Tokenizer, load_model
-from model import load_checkpoint, token_logprobs
+from checkpoint import load_checkpoint, load_model
+from model import token_logprobs
+from tokenizer import Tokenizer
 
 
 def small_data(tmp_path, n=48):
@@ -21,7 +22,7 @@ def small_data(tmp_path, n=48):
 
 def run(char_model_dir, tmp_path, *extra, out="sft.pt"):
     train, val = small_data(tmp_path)
-    return sft.main(["--model", str(char_model_dir), "--data", str(train), "--val-data", str(val), "--window", "8",
+    return sft.main(["--model", str(char_model_dir), "--data", str(train), "--eval-data", str(val), "--window", "8",
                      "--out", str(tmp_path / out), "--batch-size", "4", "--grad-accum", "2", "--lr", "3e-3",
                      "--warmup", "2", "--eval-every", "1000", "--device", "cpu", *extra])
 
@@ -29,12 +30,12 @@ def run(char_model_dir, tmp_path, *extra, out="sft.pt"):
 def test_loss_mask_is_exactly_the_response(char_model_dir):
     tok = Tokenizer(char_model_dir)
     record = {"prompt": "Q:3|+4;\n", "response": "L1:7;\n#### 7"}
-    (ids, mask), = sft.tokenize([record], tok, 512, False, "test")[0]
+    (ids, mask), = sft.tokenize([("#1", record)], tok, 512, False, "test")[0]
     prompt_ids = tok.encode("Q:3|+4;\n")  # the plain prompt format: the prompt, then a newline
     response_ids = tok.encode("L1:7;\n#### 7")
     assert ids == prompt_ids + response_ids + [0]
     assert mask == [False] * len(prompt_ids) + [True] * (len(response_ids) + 1)
-    (_, all_mask), = sft.tokenize([record], tok, 512, True, "test")[0]
+    (_, all_mask), = sft.tokenize([("#1", record)], tok, 512, True, "test")[0]
     assert all_mask == [False] + [True] * (len(ids) - 1)  # pretraining: every token but the first
 
 
@@ -42,7 +43,7 @@ def test_rows_of_a_batch_do_not_see_each_other(char_model_dir):
     """Length-bucketed batches pad on the right: each row's loss equals its loss alone."""
     model, tok = load_model(char_model_dir, window=5)
     records = in_memory_splits(seed=1, steps=(2, 6), n_sft=6, n_val=0, n_rl=0, n_test=0)["sft"]
-    examples, _ = sft.tokenize(records, tok, 512, False, "test")
+    examples, _ = sft.tokenize(list(enumerate(records)), tok, 512, False, "test")
     ids, mask = sft.collate(examples, list(range(6)), 0, "cpu")
     assert len({len(e[0]) for e in examples}) > 1  # really padded
     with torch.no_grad():
@@ -123,7 +124,7 @@ def test_bad_input(char_model_dir, tmp_path, monkeypatch):
         sft.main(base + ["--data", str(tmp_path / "empty_response.jsonl")])
     with pytest.raises(FileNotFoundError, match="nothing|no checkpoint"):
         sft.main(base + ["--data", str(train), "--resume"])
-    with pytest.raises(ValueError, match="window must be"):
+    with pytest.raises(SystemExit, match="2"):  # a usage error: argparse's, one line naming --window
         sft.main(base + ["--data", str(train), "--window", "0"])
     # a resume of a different run
     run(char_model_dir, tmp_path, "--max-steps", "2", out="a.pt")

@@ -39,7 +39,7 @@ import torch
 from tqdm import tqdm
 
 from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
-from data import EpochIterator, load_split
+from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate
 from model import compile_for_training, make_optimizer, token_logprobs
@@ -115,7 +115,7 @@ def get_args(argv=None):
 def prepare(records, tokenizer, max_new_tokens, context, source):
     """[(where, record)] -> (prompt token lists, gold answers, synthetic?). Drops, and reports, what cannot be used."""
     prompts, golds, bad, too_long = [], [], [], 0
-    for where, r in records:
+    for where, r in tqdm(records, desc=f"prepare {source}", delay=2, leave=False):
         if parse_gold(r["answer"]) is None:  # the grader could never score it 1: noise, not signal
             bad.append(f"{where} {r['prompt'][:60]!r}")
             continue
@@ -439,16 +439,21 @@ def main(argv=None, reward_fn=None):
 
     # 2. prompts and gold answers
     context = model.config.max_position_embeddings
-    train_prompts, train_golds, synthetic = prepare(load_split(args.data, "rl"), tokenizer, args.max_new_tokens,
-                                                    context, args.data or "synthetic rl")
-    # by default the validation problems of the difficulties RL trains on: never the test sets,
-    # which are evaluate.py's alone, so nothing is tuned on them
-    rl_steps = DEFAULT_TASK["splits"]["rl_steps"]
-    eval_files = args.eval_data.split(",") if args.eval_data else [f"val_k{k}" for k in sorted(rl_steps, reverse=True)]
-    eval_sets = {}
-    for f in eval_files:
-        records = load_split(None if args.eval_data is None else f, f)[: args.eval_size]
-        eval_sets[Path(f).stem] = prepare(records, tokenizer, args.max_new_tokens, context, f)
+    train_records, eval_sets = load_split(args.data, "rl"), {}
+    if args.eval_data:
+        for f in args.eval_data.split(","):
+            eval_sets[Path(f).stem] = prepare(load_split(f, None)[: args.eval_size], tokenizer, args.max_new_tokens, context, f)
+    elif args.data:  # real data is never evaluated on the synthetic task: a held-out slice of it instead
+        train_records, held = hold_out(train_records, args.eval_size, args.seed)
+        eval_sets[f"{Path(args.data).stem}_heldout"] = prepare(held, tokenizer, args.max_new_tokens, context, f"held out of {args.data}")
+        print(f"note: no --eval-data: evaluating on {len(held)} prompts held out of {args.data} (not trained on), "
+              f"logged as eval/{Path(args.data).stem}_heldout/...")
+    else:  # the synthetic validation problems of the difficulties RL trains on: never the test sets,
+        # which are evaluate.py's alone, so nothing is tuned on them
+        for k in sorted(DEFAULT_TASK["splits"]["rl_steps"], reverse=True):
+            eval_sets[f"val_k{k}"] = prepare(load_split(None, f"val_k{k}")[: args.eval_size], tokenizer, args.max_new_tokens,
+                                             context, f"synthetic val_k{k}")
+    train_prompts, train_golds, synthetic = prepare(train_records, tokenizer, args.max_new_tokens, context, args.data or "synthetic rl")
 
     # 3. optimizer, and the state to resume from
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device, betas=(0.9, 0.999))
@@ -473,6 +478,7 @@ def main(argv=None, reward_fn=None):
         log(log_file, record)
         print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "step"))
     bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True)
+    first_step, updates, trained_tokens = step, 0, 0
     while step < args.max_steps:
         lr = lr_at(step, args)
         for group in optimizer.param_groups:
@@ -480,8 +486,10 @@ def main(argv=None, reward_fn=None):
         batch = [next(order) for _ in range(args.prompts_per_step)]
         metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer, args,
                             reward_fn, step, sampler, ref_model, synthetic)
-        step += 1
+        step, updates, trained_tokens = step + 1, updates + metrics["updates"], trained_tokens + metrics["tokens"] * (metrics["updates"] > 0)
         record = {"step": step, "epoch": order.epoch, "lr": lr, **metrics}
+        if args.device.startswith("cuda"):
+            record["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % args.eval_every == 0 or step == args.max_steps:
             record.update(evaluate(sampler, eval_sets, tokenizer, args, reward_fn))
         log(log_file, record)
@@ -495,7 +503,14 @@ def main(argv=None, reward_fn=None):
             save()
     bar.close()
     save(final=True)
-    print(f"wrote {out} (step {step}): " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/")))
+    print(f"grpo: {updates} updates in {step - first_step} steps of this run ({trained_tokens:,} completion tokens trained), "
+          f"step {step} of {args.max_steps}; " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/"))
+          + f"; wrote {out}")
+    if updates == 0 and step > first_step:
+        print(f"WARNING: no update was made: in every step every group's {args.group_size} samples scored alike "
+              f"(zero reward variance{', or all were cut at --max-new-tokens' if args.mask_truncated else ''}), so {out} "
+              "equals its input. Check the rewards in the log: too hard or too easy prompts, --max-new-tokens too short, "
+              "or answers in a form the grader does not read (--reward-mode).")
     if args.export_hf:
         export_hf(model, args.export_hf, tokenizer)
     return model

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
-from data import EpochIterator, load_split
+from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
 from model import compile_for_training, make_optimizer, token_logprobs
 
@@ -72,12 +72,12 @@ def get_args(argv=None):
 def tokenize(records, tokenizer, max_len, all_tokens, source):
     """[(where, record)] -> list of (ids, loss_mask) and the number of examples skipped for being longer than max_len."""
     examples, skipped = [], 0
-    for i, (where, r) in enumerate(records):
+    for i, (where, r) in enumerate(tqdm(records, desc=f"tokenize {source}", delay=2, leave=False)):
         prompt = tokenizer.encode(tokenizer.render_prompt(r["prompt"]))
         response = tokenizer.encode(r["response"])
         if not response:
             raise ValueError(f"{source}, {where}: record {i + 1} has a response that tokenizes to nothing")
-        ids = prompt + response + [tokenizer.eos_ids[0]]
+        ids = prompt + response + [tokenizer.eos_id]  # the end of turn the chat template closes with
         if len(ids) > max_len:
             skipped += 1
             continue
@@ -167,12 +167,18 @@ def main(argv=None):
 
     # 2. data
     need = ("prompt", "response")
-    train, skipped = tokenize(load_split(args.data, "sft", need), tokenizer, args.max_len, args.all_tokens, args.data or "synthetic sft")
-    val, _ = tokenize(load_split(args.eval_data, "val", need)[: args.eval_size], tokenizer, args.max_len, args.all_tokens,
-                      args.eval_data or "synthetic val")
+    train_records, val_source = load_split(args.data, "sft", need), args.eval_data or "synthetic val"
+    if args.data and not args.eval_data:  # real data is never validated on the synthetic task
+        train_records, val_records = hold_out(train_records, args.eval_size, args.seed)
+        val_source = f"{args.eval_size} records held out of {args.data}"
+        print(f"note: no --eval-data: validating on {val_source} (not trained on)")
+    else:
+        val_records = load_split(args.eval_data, "val", need)[: args.eval_size]
+    train, skipped = tokenize(train_records, tokenizer, args.max_len, args.all_tokens, args.data or "synthetic sft")
+    val, _ = tokenize(val_records, tokenizer, args.max_len, args.all_tokens, val_source)
     if skipped:
         print(f"note: skipped {skipped} training examples longer than --max-len {args.max_len}")
-    pad_id = tokenizer.eos_ids[0]
+    pad_id = tokenizer.eos_id
     batches_per_epoch = len(epoch_batches(train, args.batch_size, args.seed, 0))
     total_steps = args.max_steps or args.epochs * batches_per_epoch // args.grad_accum
     if total_steps < 1:
@@ -193,10 +199,10 @@ def main(argv=None):
     model.train()
     val_loss = validation_loss(model, val, args.batch_size, pad_id, args.device) if step == 0 else None
     if val_loss is not None:
-        log(log_file, {"step": 0, "val_loss": val_loss})
+        log(log_file, {"step": 0, "val_loss": val_loss, "val_data": val_source})
         print(f"step 0: val loss {val_loss:.4f}")
     bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
-    record = {}
+    record, first_step, trained_tokens = {}, step, 0
     while step < total_steps:
         t0 = time.perf_counter()
         lr = lr_at(step, args, total_steps)
@@ -217,9 +223,11 @@ def main(argv=None):
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        step += 1
+        step, trained_tokens = step + 1, trained_tokens + tokens
         dt = time.perf_counter() - t0
         record = {"step": step, "epoch": batches.epoch, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / dt, "sec": dt}
+        if args.device.startswith("cuda"):
+            record["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % args.eval_every == 0 or step == total_steps:
             record["val_loss"] = validation_loss(model, val, args.batch_size, pad_id, args.device)
         log(log_file, record)
@@ -229,7 +237,8 @@ def main(argv=None):
             save()
     bar.close()
     save(final=True)
-    print(f"wrote {out} (step {step}" + (f", val loss {record['val_loss']:.4f})" if "val_loss" in record else ")"))
+    print(f"sft: {step - first_step} updates in this run ({trained_tokens:,} tokens trained), step {step} of {total_steps}"
+          + (f", loss {record['loss']:.4f}, val loss {record['val_loss']:.4f}" if "val_loss" in record else "") + f"; wrote {out}")
     if args.export_hf:
         export_hf(model, args.export_hf, tokenizer)
     return model

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl", "load_split", "EpochIterator"]
+__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl", "load_split", "hold_out", "EpochIterator"]
 
 
 def iter_jsonl(path, need=("prompt", "answer")) -> Iterator[tuple[int, dict]]:
@@ -113,6 +114,15 @@ def load_split(path, split, need=("prompt", "answer")) -> list[tuple[str, dict]]
 
         return [(f"#{i + 1}", r) for i, r in enumerate(default_split(split))]
     return [(f"line {line}", r) for line, r in iter_jsonl(path, need)]
+
+
+def hold_out(records, n, seed):
+    """``(rest, held)``: ``n`` records drawn with ``seed`` and kept out of the rest, for evaluating a
+    run on its own data when no held-out file is given (never on the synthetic task)."""
+    if n >= len(records):
+        raise ValueError(f"cannot hold out {n} of {len(records)} records and still train on some: lower --eval-size or give --eval-data")
+    held = set(random.Random(f"hold-out/{seed}").sample(range(len(records)), n))
+    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
 
 class EpochIterator:

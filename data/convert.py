@@ -5,6 +5,15 @@
     python -m data.convert generic IN.jsonl OUT.jsonl [--prompt-field F]
                                    [--response-field F] [--answer-field F]
 
+    # every split a run needs, from one command (GSM8K's train.jsonl and test.jsonl):
+    python -m data.convert gsm8k train.jsonl --split-to data/gsm8k --test-file test.jsonl \\
+        --val 200 --rl 2000 --seed 0      # -> data/gsm8k/{sft,val,rl,test}.jsonl
+
+--split-to DIR shuffles IN with --seed and cuts it into val (--val records), rl (--rl) and sft
+(the rest), so the three are disjoint by construction: RL never trains on a prompt SFT showed it,
+and the validation problems are in neither. test.jsonl is --test-file converted, or without one
+--test records cut from IN as well. Only the test split is for evaluate.py's final numbers.
+
 - ``gsm8k``: fields ``question`` and ``answer`` (a solution ending in ``#### N``).
   prompt = question; response = the solution with the calculator annotations
   ``<<48/2=24>>`` removed and its last line rewritten as ``#### N``; answer = N with
@@ -23,8 +32,10 @@ Every error is one line naming the file and the 1-based line number.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import sys
+from pathlib import Path
 
 import reward
 
@@ -136,6 +147,20 @@ def convert_file(kind: str, src, dst, **fields) -> int:
     return len(records)
 
 
+def split_records(records: list[dict], val: int, rl: int, test: int, seed: int) -> dict[str, list[dict]]:
+    """Seeded, disjoint ``{"val", "rl", "test", "sft"}`` cuts of ``records`` (test may be 0)."""
+    if min(val, rl, test) < 0 or val + rl + test >= len(records):
+        raise ValueError(f"--val {val} + --rl {rl} + --test {test} leave no SFT records out of {len(records)}")
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    cuts, start = {}, 0
+    for name, n in (("val", val), ("rl", rl), ("test", test)):
+        cuts[name] = [records[i] for i in order[start:start + n]]
+        start += n
+    cuts["sft"] = [records[i] for i in order[start:]]
+    return cuts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m data.convert",
@@ -149,22 +174,39 @@ def main(argv=None) -> int:
     ]:
         p = sub.add_parser(kind, help=help_)
         p.add_argument("src", help="input .jsonl")
-        p.add_argument("dst", help="output .jsonl")
+        p.add_argument("dst", nargs="?", help="output .jsonl (or --split-to)")
+        p.add_argument("--split-to", metavar="DIR", help="write DIR/{sft,val,rl,test}.jsonl instead")
+        p.add_argument("--test-file", help="with --split-to: the dataset's own test split, converted to test.jsonl")
+        p.add_argument("--val", type=int, default=200, help="with --split-to: validation records")
+        p.add_argument("--rl", type=int, default=1000, help="with --split-to: RL prompts")
+        p.add_argument("--test", type=int, default=0, help="with --split-to and no --test-file: test records cut from IN")
+        p.add_argument("--seed", type=int, default=0)
         if kind == "generic":
             p.add_argument("--prompt-field", default="prompt")
             p.add_argument("--response-field", default="response")
             p.add_argument("--answer-field", default="answer")
     args = parser.parse_args(argv)
+    if (args.dst is None) == (args.split_to is None):
+        parser.error("give an output file or --split-to DIR")
     fields = {}
     if args.kind == "generic":
         fields = dict(prompt_field=args.prompt_field, response_field=args.response_field,
                       answer_field=args.answer_field)
     try:
-        n = convert_file(args.kind, args.src, args.dst, **fields)
+        if args.dst is not None:
+            print(f"wrote {convert_file(args.kind, args.src, args.dst, **fields)} records to {args.dst}")
+            return 0
+        records = convert_records(args.kind, args.src, **fields)
+        splits = split_records(records, args.val, args.rl, 0 if args.test_file else args.test, args.seed)
+        if args.test_file:
+            splits["test"] = convert_records(args.kind, args.test_file, **fields)
+        for name in ("sft", "val", "rl", "test"):
+            if splits[name]:
+                path = write_jsonl(Path(args.split_to) / f"{name}.jsonl", splits[name])
+                print(f"wrote {len(splits[name])} records to {path}")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {n} records to {args.dst}")
     return 0
 
 

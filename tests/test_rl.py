@@ -263,3 +263,14 @@ def test_reward_mode_reaches_the_grader(run_files, monkeypatch):
     assert modes and set(modes) == {"flexible"}
     with pytest.raises(SystemExit):
         rl.get_args(["--reward-mode", "lenient"])
+
+
+def test_a_run_that_learned_nothing_says_so(run_files, capsys):
+    before = load_checkpoint(run_files / "init.pt")[0].state_dict()
+    after = rl.main(command(run_files, "--max-steps", "2"), reward_fn=lambda text, gold: 1.0)  # every group alike
+    out = capsys.readouterr().out
+    assert "grpo: 0 updates in 2 steps of this run" in out and "WARNING: no update was made" in out
+    assert all(torch.equal(a, b) for a, b in zip(before.values(), after.state_dict().values()))
+    rl.main(command(run_files, "--max-steps", "2", "--out", str(run_files / "learned.pt")), reward_fn=toy_reward)
+    out = capsys.readouterr().out
+    assert "WARNING" not in out and "grpo: 0 updates" not in out

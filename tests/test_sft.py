@@ -147,3 +147,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(char_model_dir, tmp_p
     with pytest.raises(FloatingPointError, match=r"loss is nan at step \d"):
         run(char_model_dir, tmp_path, "--max-steps", "6", "--save-every", "100", out="good.pt")
     assert (tmp_path / "good.pt").read_bytes() == before
+
+
+def test_real_data_without_eval_data_validates_on_a_held_out_slice(char_model_dir, tmp_path, capsys):
+    train, _ = small_data(tmp_path)
+    sft.main(["--model", str(char_model_dir), "--data", str(train), "--window", "8", "--out", str(tmp_path / "h.pt"),
+              "--batch-size", "4", "--max-steps", "2", "--eval-size", "8", "--device", "cpu"])
+    first = json.loads((tmp_path / "h.jsonl").read_text().splitlines()[0])
+    assert first["val_data"] == f"8 records held out of {train}"
+    out = capsys.readouterr().out
+    assert "validating on 8 records held out of" in out and "sft: 2 updates in this run" in out
+    records = [r for _, r in sft.load_split(str(train), "sft", ("prompt", "response"))]
+    rest, held = sft.hold_out(records, 8, 0)
+    assert len(held) == 8 and len(rest) == len(records) - 8 and not {r["prompt"] + r["response"] for r in held} & {r["prompt"] + r["response"] for r in rest}

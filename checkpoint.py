@@ -13,17 +13,18 @@ with torch.load(weights_only=True), which never unpickles arbitrary objects.
 """
 import argparse
 import json
+import math
 import os
 import random
-import shutil
-from dataclasses import asdict
+import tempfile
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
 from model import Config, Model, config_to_hf, hf_name
-from tokenizer import Tokenizer, check_tokenizer
+from tokenizer import Tokenizer, check_tokenizer, first_line
 
 
 def atomic_write(file, write):
@@ -50,17 +51,27 @@ def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dty
     if not path.exists():
         raise FileNotFoundError(f"model {path} not found (a Hugging Face directory or a .pt checkpoint)")
     if path.is_dir():
-        model, tokenizer_dir = Model.from_pretrained(path, window, sinks, full_layers, dtype, device), path
+        model = Model.from_pretrained(path, window, sinks, full_layers, dtype, device)
     else:
         model, ckpt = load_checkpoint(path, device, dtype)
         if window != "config":
             model.set_window(window, sinks, full_layers)
-        tokenizer_dir = Path(ckpt["tokenizer"])
-        if not tokenizer_dir.is_absolute() and not tokenizer_dir.exists():
-            tokenizer_dir = path.parent / tokenizer_dir
-    tokenizer = Tokenizer(tokenizer_dir)
+    tokenizer = Tokenizer(path) if path.is_dir() else checkpoint_tokenizer(ckpt, path)
     check_tokenizer(tokenizer, model)
     return model, tokenizer
+
+
+def checkpoint_tokenizer(ckpt, path):
+    """The tokenizer a swarr checkpoint carries; older checkpoints name a directory (absolute, or relative
+    to the working directory or to the checkpoint's own)."""
+    if "tokenizer_files" in ckpt:
+        return Tokenizer(files=ckpt["tokenizer_files"], source=f"{path} (its tokenizer)")
+    if "tokenizer" not in ckpt:
+        raise ValueError(f"checkpoint {path} has no tokenizer (neither tokenizer_files nor a tokenizer directory)")
+    tokenizer_dir = Path(ckpt["tokenizer"])
+    if not tokenizer_dir.is_absolute() and not tokenizer_dir.exists():
+        tokenizer_dir = path.parent / tokenizer_dir
+    return Tokenizer(tokenizer_dir)
 
 
 def export_hf(model, directory, tokenizer=None):
@@ -82,9 +93,8 @@ def export_hf(model, directory, tokenizer=None):
     atomic_write(directory / "model.safetensors", lambda f: save_file(tensors, f, metadata={"format": "pt"}))
     atomic_write(directory / "config.json", lambda f: Path(f).write_text(json.dumps(hf, indent=2) + "\n"))
     if tokenizer is not None:
-        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"):
-            if (tokenizer.path / name).exists():
-                shutil.copy(tokenizer.path / name, directory / name)
+        for name, text in tokenizer.files.items():
+            atomic_write(directory / name, lambda f, text=text: Path(f).write_text(text))
     print(f"exported a Hugging Face directory to {directory}")
 
 
@@ -93,8 +103,13 @@ def export_hf(model, directory, tokenizer=None):
 
 
 def save_checkpoint(file, model, **extra):
-    """Weights, config (window settings included) and whatever the stage adds, written atomically."""
-    state = {"config": asdict(model.config), "model": model.state_dict(), **extra}
+    """Weights, config (window settings included) and whatever the stage adds, written atomically.
+    Weights holding NaN or inf are never written: they would replace a good checkpoint with a dead one."""
+    weights = model.state_dict()
+    bad = [name for name, t in weights.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise FloatingPointError(f"not writing {file}: {len(bad)} weight tensors hold NaN or inf (the first: {bad[0]})")
+    state = {"config": asdict(model.config), "model": weights, **extra}
     Path(file).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(file, lambda f: torch.save(state, f))
 
@@ -105,11 +120,19 @@ def load_checkpoint(file, device="cpu", dtype=None):
         ckpt = torch.load(file, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint {file} not found") from None
-    except Exception as e:  # truncated, corrupt, or not a torch file
-        raise ValueError(f"checkpoint {file} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    except IsADirectoryError:
+        raise ValueError(f"checkpoint {file} is a directory, not a .pt file") from None
+    except Exception as e:  # empty, truncated, corrupt, or not a torch file
+        raise ValueError(f"checkpoint {file} cannot be read ({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
         raise ValueError(f"checkpoint {file} is not a swarr checkpoint (no config / model entries)")
-    config = Config(**ckpt["config"])
+    unknown = set(ckpt["config"]) - {f.name for f in fields(Config)}
+    if unknown:
+        raise ValueError(f"checkpoint {file}: unknown config entries {sorted(unknown)} (written by another version of swarr?)")
+    try:
+        config = Config(**ckpt["config"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"checkpoint {file}: bad config ({first_line(e)})") from None
     if dtype is None:
         dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
     with torch.device("meta"):
@@ -139,10 +162,15 @@ def start_run(args):
     return out, Path(args.log or out.with_suffix(".jsonl"))
 
 
-def save_run(out, model, tokenizer, args, optimizer, **position):
-    """A training stage's checkpoint: weights, its arguments, optimizer, RNG and `position` (step, epoch, pos, ...)."""
-    save_checkpoint(out, model, tokenizer=str(tokenizer.path), args={k: json_value(v) for k, v in vars(args).items()},
-                    optimizer=optimizer.state_dict(), rng=rng_state(), **position)
+def save_run(out, model, tokenizer, args, optimizer, saved_step, **position):
+    """A training stage's checkpoint: weights, its arguments, its tokenizer, optimizer, RNG and
+    `position` (step, epoch, pos, ...). -> the step saved. `saved_step`: the one on disk until now."""
+    try:
+        save_checkpoint(out, model, tokenizer_files=tokenizer.files, args={k: json_value(v) for k, v in vars(args).items()},
+                        optimizer=optimizer.state_dict(), rng=rng_state(), **position)
+    except FloatingPointError as e:
+        raise FloatingPointError(f"{e}; {still_good(out, saved_step)}") from None
+    return position["step"]
 
 
 def resume(out, model, optimizer, args, run_identity):
@@ -166,10 +194,48 @@ def json_value(v):
 
 
 def log(file, record):
-    """Append one JSON line to the metrics log."""
+    """Append one JSON line to the metrics log; NaN and inf become null (JSON has neither)."""
+    record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+def diverged(what, value, step, out, saved_step):
+    """The error that stops a diverged run before its optimizer step, naming the checkpoint that is still good."""
+    return FloatingPointError(f"{what} is {value} at step {step + 1}: stopped before the optimizer step; {still_good(out, saved_step)}")
+
+
+def still_good(out, saved_step):
+    return f"the last good checkpoint is {out} (step {saved_step})" if saved_step is not None else "no checkpoint of this run was written"
+
+
+def check_run_outputs(p, args):
+    """sft.py / rl.py: refuse to clobber a run, and test-write every output before any model is loaded."""
+    out = Path(args.out)
+    if out.exists() and not (args.resume or args.overwrite):
+        p.error(f"--out {out} exists: --resume continues that run, --overwrite starts a new one over it")
+    if args.resume and args.overwrite:
+        p.error("--resume and --overwrite exclude each other")
+    check_output(p, "--out", out)
+    check_output(p, "--log", Path(args.log or out.with_suffix(".jsonl")))
+    if args.export_hf:
+        check_output(p, "--export-hf", Path(args.export_hf), directory=True)
+
+
+def check_output(p, flag, path, directory=False):
+    """A usage error unless `path` (a file, or a folder) can be written: a file is created, written
+    and removed beside it now, so that a read-only folder fails before hours of training, not after."""
+    folder = path if directory else path.parent
+    if path.exists() and not (path.is_dir() if directory else path.is_file()):
+        p.error(f"{flag} {path}: not a {'folder' if directory else 'regular file'}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-") as f:
+            f.write(b"x")
+            f.flush()
+    except OSError as e:
+        p.error(f"{flag} {path}: cannot be written ({e.strerror or first_line(e)})")
 
 
 # ----------------------------------------------------------------------------------------------

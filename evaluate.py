@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, load_model
+from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, check_output, load_model
 from data import load_split
 from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
@@ -187,6 +187,10 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
     if force_style in MARKERS and not synthetic:
         notes.append(f"--force-style {force_style} applies to synthetic benchmarks only: not forced here")
     golds = [parse_gold(r["answer"]) for r in records]
+    unparseable = [i + 1 for i, g in enumerate(golds) if g is None]
+    if unparseable:  # such a problem can never be scored right: say so rather than count it wrong in silence
+        notes.append(f"{len(unparseable)} of {len(records)} gold answers cannot be parsed by reward.py (records "
+                     f"{', '.join(map(str, unparseable[:5]))}{', ...' if len(unparseable) > 5 else ''}): they count as wrong")
     prompts, marker_tokens = [], []
     for r in records:
         text = tokenizer.render_prompt(r["prompt"])  # exactly what training conditioned on
@@ -340,6 +344,8 @@ def parse_args(argv):
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     args.force_style = list(dict.fromkeys(args.force_style))
+    if args.out:
+        check_output(p, "--out", Path(f"{args.out}.json"))
     return args
 
 

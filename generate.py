@@ -310,6 +310,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     check_model_args(p, args)
+    if args.samples < 1 or args.max_new_tokens < 1:
+        p.error(f"--samples and --max-new-tokens must be >= 1, got {args.samples} and {args.max_new_tokens}")
 
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, device=args.device)
     prompts = [tokenizer.encode(tokenizer.render_prompt(text)) for text in args.prompt]

@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
+from checkpoint import (ArgumentParser, add_model_args, check_model_args, check_run_outputs, export_hf, load_model, log, resume,
+                        run_main, save_run, start_run, still_good)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate
@@ -90,6 +91,7 @@ def get_args(argv=None):
     p.add_argument("--eval-samples", type=int, default=4, help="samples per prompt for sampled pass@1")
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument("--overwrite", action="store_true", help="start a new run over an existing --out (and append to its log)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
     args = p.parse_args(argv)
@@ -100,11 +102,15 @@ def get_args(argv=None):
         p.error(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
-    for name in ("prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every", "eval_samples", "save_every"):
+    for name in ("prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every", "eval_size",
+                 "eval_samples", "save_every"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if min(args.clip_low, args.clip_high, args.kl_beta) < 0 or args.clip_low >= 1:
         p.error("--clip-low must be in [0, 1), --clip-high and --kl-beta >= 0")
+    if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
+        p.error("--lr and --grad-clip must be > 0, --warmup, --weight-decay and --top-k >= 0, --top-p in (0, 1]")
+    check_run_outputs(p, args)
     return args
 
 
@@ -324,7 +330,7 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
                                           args.clip_low, args.clip_high, mb_tokens,
                                           None if ref_logp is None else ref_logp[micro, :N], args.kl_beta)
                 if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped; the last good checkpoint is kept")
+                    raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped before the optimizer step")
                 done["fwd_s"] += timer()
                 loss.backward()
                 done["update_s"] += timer()
@@ -338,7 +344,7 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
                 dev, dev_tokens = dev + stats["ratio_dev"], dev_tokens + int(mask.sum())
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
             if not math.isfinite(grad_norm):
-                raise FloatingPointError(f"gradient norm is {grad_norm} at step {step + 1}: stopped; the last good checkpoint is kept")
+                raise FloatingPointError(f"gradient norm is {grad_norm} at step {step + 1}: stopped before the optimizer step")
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if sampler is not model:
@@ -457,10 +463,10 @@ def main(argv=None, reward_fn=None):
 
     # 3. optimizer, and the state to resume from
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device, betas=(0.9, 0.999))
-    step, epoch, pos = 0, 0, 0
+    step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
-        step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+        step, epoch, pos, saved_step = ckpt["step"], ckpt["epoch"], ckpt["pos"], ckpt["step"]
     order = EpochIterator(lambda e: epoch_order(len(train_prompts), args.seed, e), epoch, pos)  # a seeded permutation per epoch
     sampler = make_sampler(model, args.device)
     if args.compile and sampler is model:  # CPU: compiled blocks would also run generation, recompiling per cache shape
@@ -468,15 +474,18 @@ def main(argv=None, reward_fn=None):
     elif args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
         compile_for_training(model)
 
+    if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
+        log(log_file, {"event": "resume", "from_step": step, "out": str(out)})
+
     def save(final=False):
-        save_run(out, model, tokenizer, args, optimizer, step=step, epoch=order.epoch, pos=order.pos, final=final)
+        return save_run(out, model, tokenizer, args, optimizer, saved_step, step=step, epoch=order.epoch, pos=order.pos, final=final)
 
     # 4. train
     record = {}
     if step == 0:  # where RL starts from
-        record = {"step": 0, **evaluate(sampler, eval_sets, tokenizer, args, reward_fn)}
+        record = {"step": 0, "event": "start", **evaluate(sampler, eval_sets, tokenizer, args, reward_fn)}
         log(log_file, record)
-        print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "step"))
+        print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/")))
     bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True)
     first_step, updates, trained_tokens = step, 0, 0
     while step < args.max_steps:
@@ -484,8 +493,11 @@ def main(argv=None, reward_fn=None):
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = [next(order) for _ in range(args.prompts_per_step)]
-        metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer, args,
-                            reward_fn, step, sampler, ref_model, synthetic)
+        try:
+            metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer,
+                                args, reward_fn, step, sampler, ref_model, synthetic)
+        except FloatingPointError as e:
+            raise FloatingPointError(f"{e}; {still_good(out, saved_step)}") from None
         step, updates, trained_tokens = step + 1, updates + metrics["updates"], trained_tokens + metrics["tokens"] * (metrics["updates"] > 0)
         record = {"step": step, "epoch": order.epoch, "lr": lr, **metrics}
         if args.device.startswith("cuda"):
@@ -500,7 +512,7 @@ def main(argv=None, reward_fn=None):
         bar.set_postfix(shown)
         bar.update(1)
         if step % args.save_every == 0 and step < args.max_steps:
-            save()
+            saved_step = save()
     bar.close()
     save(final=True)
     print(f"grpo: {updates} updates in {step - first_step} steps of this run ({trained_tokens:,} completion tokens trained), "

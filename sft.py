@@ -25,7 +25,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from checkpoint import ArgumentParser, add_model_args, check_model_args, export_hf, load_model, log, resume, run_main, save_run, start_run
+from checkpoint import ArgumentParser, add_model_args, check_model_args, check_run_outputs, diverged, export_hf, load_model, log, resume, run_main, save_run, start_run
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
 from model import compile_for_training, make_optimizer, token_logprobs
@@ -53,6 +53,7 @@ def get_args(argv=None):
     p.add_argument("--eval-size", "--val-size", type=int, default=256, help="validation examples")
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--resume", action="store_true", help="continue from --out")
+    p.add_argument("--overwrite", action="store_true", help="start a new run over an existing --out (and append to its log)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile the blocks and the head (GPU; ~1 min to compile)")
@@ -60,8 +61,13 @@ def get_args(argv=None):
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
     args = p.parse_args(argv)
     check_model_args(p, args)
-    if args.batch_size < 1 or args.grad_accum < 1:
-        p.error("--batch-size and --grad-accum must be >= 1")
+    for name in ("batch_size", "grad_accum", "epochs", "eval_every", "eval_size", "save_every", "max_steps", "max_len"):
+        value = getattr(args, name)
+        if value is not None and value < 1:  # max_steps / max_len None: the epochs / the model's context
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 <= args.min_lr_ratio <= 1:
+        p.error("--lr and --grad-clip must be > 0, --warmup and --weight-decay >= 0, --min-lr-ratio in [0, 1]")
+    check_run_outputs(p, args)
     return args
 
 
@@ -186,20 +192,22 @@ def main(argv=None):
 
     # 3. optimizer, and the state to resume from
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device)
-    step, epoch, pos = 0, 0, 0
+    step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
-        step, epoch, pos = ckpt["step"], ckpt["epoch"], ckpt["pos"]
+        step, epoch, pos, saved_step = ckpt["step"], ckpt["epoch"], ckpt["pos"], ckpt["step"]
     batches = EpochIterator(lambda e: epoch_batches(train, args.batch_size, args.seed, e), epoch, pos)
+    if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
+        log(log_file, {"event": "resume", "from_step": step, "out": str(out)})
 
     def save(final=False):
-        save_run(out, model, tokenizer, args, optimizer, step=step, epoch=batches.epoch, pos=batches.pos, final=final)
+        return save_run(out, model, tokenizer, args, optimizer, saved_step, step=step, epoch=batches.epoch, pos=batches.pos, final=final)
 
     # 4. train
     model.train()
     val_loss = validation_loss(model, val, args.batch_size, pad_id, args.device) if step == 0 else None
     if val_loss is not None:
-        log(log_file, {"step": 0, "val_loss": val_loss, "val_data": val_source})
+        log(log_file, {"step": 0, "event": "start", "val_loss": val_loss, "val_data": val_source})
         print(f"step 0: val loss {val_loss:.4f}")
     bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
     record, first_step, trained_tokens = {}, step, 0
@@ -218,9 +226,10 @@ def main(argv=None):
             (loss / n_targets).backward()
             total_loss = total_loss + loss.detach()  # summed on the device: one host sync per step, not per micro-batch
         loss_value = total_loss.item() / n_targets
-        if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss is {loss_value} at step {step + 1}: stopped; the last good checkpoint ({out}, if saved) is kept")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
+        for what, value in (("loss", loss_value), ("gradient norm", grad_norm)):  # a diverged step is never taken
+            if not math.isfinite(value):
+                raise diverged(what, value, step, out, saved_step)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step, trained_tokens = step + 1, trained_tokens + tokens
@@ -234,7 +243,7 @@ def main(argv=None):
         bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / dt:.0f}", **({"val": f"{record['val_loss']:.3f}"} if "val_loss" in record else {}))
         bar.update(1)
         if step % args.save_every == 0 and step < total_steps:
-            save()
+            saved_step = save()
     bar.close()
     save(final=True)
     print(f"sft: {step - first_step} updates in this run ({trained_tokens:,} tokens trained), step {step} of {total_steps}"

@@ -13,28 +13,39 @@ import json
 from pathlib import Path
 
 
+FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja")
+
+
 class Tokenizer:
-    """tokenizer.json through the tokenizers package, with EOS ids and the chat template."""
+    """
+    tokenizer.json through the tokenizers package, with EOS ids and the chat template. Built from the
+    files' texts (`files`), so that a swarr checkpoint can carry its tokenizer whole and load from
+    any directory; Tokenizer(path) reads them from a Hugging Face directory.
+    """
 
-    def __init__(self, path):
-        from tokenizers import Tokenizer as HFTokenizer
+    def __init__(self, path=None, files=None, source=None):
+        if files is None:
+            path = Path(path)
+            if not (path / "tokenizer.json").exists():
+                raise FileNotFoundError(f"{path / 'tokenizer.json'} not found")
+            files = {name: (path / name).read_text() for name in FILES if (path / name).exists()}
+        self.files, source = files, source or str(path)
+        config = parse_json(files.get("tokenizer_config.json", "{}"), f"{source}: tokenizer_config.json")
+        generation = parse_json(files.get("generation_config.json", "{}"), f"{source}: generation_config.json")
+        try:
+            from tokenizers import Tokenizer as HFTokenizer
 
-        path = self.path = Path(path)
-        if not (path / "tokenizer.json").exists():
-            raise FileNotFoundError(f"{path / 'tokenizer.json'} not found")
-        self.tok = HFTokenizer.from_file(str(path / "tokenizer.json"))
-        config = read_optional_json(path / "tokenizer_config.json")
-        generation = read_optional_json(path / "generation_config.json")
-        self.chat_template = config.get("chat_template")
-        if self.chat_template is None and (path / "chat_template.jinja").exists():
-            self.chat_template = (path / "chat_template.jinja").read_text()
+            self.tok = HFTokenizer.from_str(files["tokenizer.json"])
+        except Exception as e:  # the tokenizers package raises its own exception types
+            raise ValueError(f"{source}: tokenizer.json cannot be read ({first_line(e)})") from None
+        self.chat_template = config.get("chat_template") or files.get("chat_template.jinja")
         self.bos_token = token_text(config.get("bos_token"))
         self.eos_token = token_text(config.get("eos_token"))
         listed = generation.get("eos_token_id", [])
         listed = listed if isinstance(listed, list) else [listed]
-        own = self.tok.token_to_id(self.eos_token) if self.eos_token is not None else None
+        own = self.tok.token_to_id(self.eos_token) if isinstance(self.eos_token, str) else None
         if own is None and not listed:
-            raise ValueError(f"{path}: no EOS token in tokenizer_config.json or generation_config.json")
+            raise ValueError(f"{source}: no EOS token in tokenizer_config.json or generation_config.json")
         # the end-of-turn token SFT teaches (and pads with): the tokenizer's own eos_token, the one the
         # chat template closes a turn with (Qwen2.5-Instruct: <|im_end|>, not <|endoftext|>), else the
         # first id generation_config lists. Generation stops on any of eos_ids.
@@ -58,8 +69,19 @@ class Tokenizer:
                                     eos_token=self.eos_token or "")
 
 
-def read_optional_json(file):
-    return json.loads(file.read_text()) if file.exists() else {}
+def parse_json(text, source):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: malformed JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def first_line(e):
+    """An exception's first line, never empty: messages name the file and this."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def token_text(token):

@@ -19,6 +19,17 @@ VARIANTS = {"carry0": "0% carry-forward in the SFT data", "carry30": "30% carry-
             "hybrid_layer0_full": "hybrid: layer 0 full attention", "window48": "window 48 instead of 32"}
 
 
+def training_steps(log_file):
+    """A training log's step records in step order, the last record of each step: a resumed run
+    repeats the steps after its checkpoint, and the repeat is what the final weights came from."""
+    records = {}
+    for line in log_file.read_text().splitlines():
+        r = json.loads(line)
+        if "reward" in r:
+            records[r["step"]] = r
+    return [records[k] for k in sorted(records)]
+
+
 def spread(values):
     """'mean (min-max)' in percent."""
     v = [100 * x for x in values]
@@ -85,8 +96,7 @@ def main_tables(folder):
     print("RL training samples (the RL difficulties), first 5 steps -> last 5 steps, mean over seeds:\n")
     rows = []
     for arm in ("swa_rl", "sa_rl"):
-        runs = [[json.loads(line) for line in f.read_text().splitlines()] for f in sorted(folder.glob(f"seed*_{arm}.jsonl"))]
-        steps = [[r for r in run if "reward" in r] for run in runs]
+        steps = [training_steps(f) for f in sorted(folder.glob(f"seed*_{arm}.jsonl"))]
         if not steps:
             continue
         avg = lambda key, part: statistics.mean(statistics.mean(r[key] for r in part(s)) for s in steps)  # noqa: E731
@@ -140,7 +150,7 @@ def variant_table(folder):
     for v in variants:
         cell = lambda stem, style: " / ".join(acc(runs[v, stem, style, b]) for b in benchmarks)  # noqa: E731
         logs = sorted(folder.glob(f"{v}/seed*/swa_rl.jsonl")) or sorted(folder.glob(f"{v}_swa_rl.jsonl"))
-        steps = [[r for r in map(json.loads, f.read_text().splitlines()) if "reward" in r] for f in logs]
+        steps = [training_steps(f) for f in logs]
         share = lambda part: statistics.mean(statistics.mean(r["carry_share"] for r in part(s)) for s in steps)  # noqa: E731
         rows.append([VARIANTS.get(v, v), cell("swa_sft", None), cell("swa_sft", "carry"), cell("swa_rl", None),
                      f"{share(lambda s: s[:5]):.2f} → {share(lambda s: s[-5:]):.2f}" if steps else "-"])

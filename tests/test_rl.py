@@ -158,7 +158,7 @@ def command(path, *extra):
 
 
 def read_log(file):
-    return {r["step"]: r for r in map(json.loads, file.read_text().splitlines())}
+    return {r["step"]: r for r in map(json.loads, file.read_text().splitlines()) if "step" in r}  # the last record of each step
 
 
 def test_resume_equals_uninterrupted(run_files, monkeypatch):
@@ -225,10 +225,10 @@ def test_unparseable_gold_is_reported_and_dropped(run_files, capsys):
     assert "dropped 1 of 3 prompts whose gold answer reward.py cannot parse" in out and "line 2 'no gold here'" in out
     (run_files / "prompts.jsonl").write_text(json.dumps({"prompt": "#", "answer": ""}) + "\n")
     with pytest.raises(ValueError, match="no usable prompts"):
-        rl.main(command(run_files), reward_fn=toy_reward)
+        rl.main(command(run_files, "--overwrite"), reward_fn=toy_reward)
     (run_files / "prompts.jsonl").write_text(json.dumps({"prompt": "#"}) + "\n")
     with pytest.raises(ValueError, match="prompts.jsonl:1: missing field 'answer'"):
-        rl.main(command(run_files), reward_fn=toy_reward)
+        rl.main(command(run_files, "--overwrite"), reward_fn=toy_reward)
 
 
 def test_bad_init(run_files):

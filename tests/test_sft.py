@@ -145,7 +145,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(char_model_dir, tmp_p
 
     monkeypatch.setattr(sft, "sequence_loss", nan_at_step_3)
     with pytest.raises(FloatingPointError, match=r"loss is nan at step \d"):
-        run(char_model_dir, tmp_path, "--max-steps", "6", "--save-every", "100", out="good.pt")
+        run(char_model_dir, tmp_path, "--max-steps", "6", "--save-every", "100", "--overwrite", out="good.pt")
     assert (tmp_path / "good.pt").read_bytes() == before
 
 

@@ -76,6 +76,9 @@ def get_args(argv=None):
     p.add_argument("--clip-low", type=float, default=0.2)
     p.add_argument("--clip-high", type=float, default=0.28, help="DAPO's clip-higher: more room to raise unlikely tokens")
     p.add_argument("--kl-beta", type=float, default=0.0, help="weight of a k3 KL penalty to the initial policy")
+    p.add_argument("--tis-cap", type=float, default=2.0,
+                   help="truncated importance sampling for a sampler that is not the trainer (GPU: a bf16 copy): each token's "
+                        "policy gradient weighted by min(p_trainer / p_sampler, cap), as TRL and OpenRLHF do; 0: off")
     # optimisation
     p.add_argument("--lr", type=float, default=1e-4, help="for the synthetic model; ~1e-6 to 1e-5 for real LLMs")
     p.add_argument("--warmup", type=int, default=10, help="steps of linear warm-up, then constant")
@@ -83,6 +86,9 @@ def get_args(argv=None):
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--micro-batch", type=int, default=16, help="rows per training forward (gradients accumulate)")
+    p.add_argument("--micro-batch-tokens", type=int, default=0,
+                   help="instead: as many rows per training forward as fit this many positions (rows x longest prompt + "
+                        "completion), so that a group of long responses does not run out of memory; 0: off")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile training blocks and the decode step (GPU)")
     # evaluation, checkpoints
@@ -106,8 +112,8 @@ def get_args(argv=None):
                  "eval_samples", "save_every"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if min(args.clip_low, args.clip_high, args.kl_beta) < 0 or args.clip_low >= 1:
-        p.error("--clip-low must be in [0, 1), --clip-high and --kl-beta >= 0")
+    if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
+        p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
         p.error("--lr and --grad-clip must be > 0, --warmup, --weight-decay and --top-k >= 0, --top-p in (0, 1]")
     check_run_outputs(p, args)
@@ -146,6 +152,9 @@ def epoch_order(n, seed, epoch):
     return order
 
 
+DIFF_BINS = ((0, 256), (256, 1024), (1024, 4096), (4096, 1 << 30))  # response positions logp_diff is reported by
+
+
 def seed_of(*parts):
     """A 63-bit seed from (seed, step, ...): a resumed run draws exactly what an uninterrupted one would."""
     return random.Random("/".join(map(str, parts))).getrandbits(63)
@@ -155,14 +164,15 @@ def seed_of(*parts):
 # the loss
 
 
-def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens, ref_logp=None, kl_beta=0.0):
+def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens, ref_logp=None, kl_beta=0.0, is_weight=None):
     """
-    logp (B, N) with gradient, old_logp / ref_logp (B, N) or None, advantages (B,), mask (B, N).
-    -> (loss = sum over masked tokens of the per-token loss / n_tokens, detached token sums).
+    logp (B, N) with gradient, old_logp / ref_logp / is_weight (B, N) or None, advantages (B,), mask
+    (B, N). -> (loss = sum over masked tokens of the per-token loss / n_tokens, detached token sums).
 
     Per token: -min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A), ratio = p / p_old,
-    plus kl_beta * k3 with k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased, positive
-    KL estimator). old_logp None is on-policy: ratio = exp(logp - logp.detach()) = 1, whose gradient
+    times is_weight (truncated importance sampling: the sampler is not exactly the trainer), plus
+    kl_beta * k3 with k3 = exp(ref - logp) - (ref - logp) - 1 (Schulman's unbiased, positive KL
+    estimator). old_logp None is on-policy: ratio = exp(logp - logp.detach()) = 1, whose gradient
     is A * grad logp, the plain policy gradient.
     """
     if old_logp is None:
@@ -172,6 +182,8 @@ def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens,
     adv = advantages[:, None]
     clipped = ratio.clamp(1 - clip_low, 1 + clip_high) * adv
     per_token = -torch.minimum(ratio * adv, clipped)
+    if is_weight is not None:
+        per_token = per_token * is_weight
     stats = {"clipped": ((ratio * adv > clipped) & mask).sum().item(), "ratio_dev": ((ratio - 1).abs() * mask).sum().item()}
     if kl_beta > 0:
         d = torch.where(mask, ref_logp - logp, 0.0)
@@ -221,11 +233,32 @@ class Timer:
         return self.t - t
 
 
+def micro_batches(rows, prompts, gen, args):
+    """
+    The training forwards of `rows` (R,): --micro-batch rows each, or with --micro-batch-tokens as
+    many rows as fit that many positions (rows x the longest prompt + completion among them, what a
+    padded forward holds), longest first so that similar lengths share a forward. A row longer than
+    the budget gets a forward of its own.
+    """
+    if not args.micro_batch_tokens:
+        return rows.split(args.micro_batch)
+    lengths = (gen.mask[rows].sum(1) + torch.tensor([len(prompts[p]) for p in gen.prompt_rows[rows].tolist()],
+                                                    device=rows.device)).tolist()
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, current = [], []
+    for i in order:  # lengths fall along `order`: the first row of a batch is its longest
+        if current and (len(current) + 1) * lengths[current[0]] > args.micro_batch_tokens:
+            batches.append(current)
+            current = []
+        current.append(i)
+    return [rows[torch.tensor(b, device=rows.device)] for b in batches + [current] if b]
+
+
 def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
     """The completion log-probs of `rows` under `policy`, without gradients -> (P * G, N), 0 elsewhere."""
     out = torch.zeros_like(gen.logprobs)
     with torch.no_grad(), autocast:
-        for micro in rows.split(args.micro_batch):
+        for micro in micro_batches(rows, prompts, gen, args):
             lp, _ = completion_logprobs(policy, prompts, gen, micro, args.temperature)  # (R, N')
             out[micro, : lp.shape[1]] = lp
     return out
@@ -312,7 +345,8 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
         ref_logp = frozen_logprobs(ref_model, prompts, gen, kept, args, autocast)
     shuffle = torch.Generator().manual_seed(seed_of(args.seed, step, "minibatches"))
     # -- the update
-    done = dict(loss=0.0, clipped=0, kl=0.0, diff=0.0, diff_tokens=0, train_tokens=0, grad_norms=[], ratio_dev=[],
+    done = dict(loss=0.0, clipped=0, kl=0.0, tis_weight=0.0, tis_capped=0, train_tokens=0, grad_norms=[], ratio_dev=[],
+                diff_by_pos={f"{lo}-{hi}": [0.0, 0] for lo, hi in DIFF_BINS},
                 fwd_s=0.0, update_s=0.0)  # each phase is charged the time since the previous one
     for epoch in range(args.ppo_epochs):
         dev, dev_tokens = 0.0, 0
@@ -321,22 +355,31 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
             mb_tokens = int(gen.mask[minibatch].sum())  # each optimizer step's loss is a mean over its tokens
             if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated): no step at all
                 continue
-            for micro in minibatch.split(args.micro_batch):
+            for micro in micro_batches(minibatch, prompts, gen, args):
                 with autocast:
                     logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature)  # (R, N)
                 N = logp.shape[1]
                 mask = gen.mask[micro, :N]
+                is_weight = None
+                if sampler is not model and args.tis_cap > 0:  # -- off-policy part: the sampler is a bf16 copy
+                    trainer_logp = logp.detach() if old_logp is None else old_logp[micro, :N]
+                    weight = torch.where(mask, trainer_logp - gen.logprobs[micro, :N], 0.0).exp()  # p_trainer / p_sampler
+                    is_weight = weight.clamp(max=args.tis_cap)
+                    done["tis_weight"] += (is_weight * mask).sum().item()
+                    done["tis_capped"] += ((weight > args.tis_cap) & mask).sum().item()
                 loss, stats = policy_loss(logp, None if old_logp is None else old_logp[micro, :N], advantages[micro], mask,
                                           args.clip_low, args.clip_high, mb_tokens,
-                                          None if ref_logp is None else ref_logp[micro, :N], args.kl_beta)
+                                          None if ref_logp is None else ref_logp[micro, :N], args.kl_beta, is_weight)
                 if not math.isfinite(loss.item()):
                     raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped before the optimizer step")
                 done["fwd_s"] += timer()
                 loss.backward()
                 done["update_s"] += timer()
-                if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's
-                    done["diff"] += ((logp.detach() - gen.logprobs[micro, :N]).abs() * mask).sum().item()
-                    done["diff_tokens"] += int(mask.sum())
+                if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's,
+                    diff = (logp.detach() - gen.logprobs[micro, :N]).abs() * mask  # by position in the response
+                    for lo, hi in DIFF_BINS:
+                        done["diff_by_pos"][f"{lo}-{hi}"][0] += diff[:, lo:hi].sum().item()
+                        done["diff_by_pos"][f"{lo}-{hi}"][1] += int(mask[:, lo:hi].sum())
                 done["loss"] += loss.item() * mb_tokens
                 done["clipped"] += stats["clipped"]
                 done["kl"] += stats.get("kl", 0.0)
@@ -362,7 +405,7 @@ def step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen
     lengths = gen.mask.sum(1).float()
     n_tokens = int(gen.mask[keep.to(gen.mask.device)].sum())  # the kept completion tokens the loss averaged over
     seen = max(1, n_tokens * args.ppo_epochs)
-    grad_norms = done["grad_norms"]
+    grad_norms, diffs = done["grad_norms"], done["diff_by_pos"].values()
     metrics = {
         "reward": rewards.mean().item(),
         "accuracy": (rewards == 1.0).float().mean().item(),
@@ -377,7 +420,10 @@ def step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen
         "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else None,
         "updates": len(grad_norms),
         "tokens": n_tokens,
-        "logp_diff": done["diff"] / done["diff_tokens"] if done["diff_tokens"] else None,
+        # mean |log p_sampler - log p_trainer| per token, overall and by position in the response: 0 up to
+        # float rounding when the policy samples itself (CPU), bf16 rounding that grows along a response otherwise
+        "logp_diff": sum(v[0] for v in diffs) / max(1, sum(v[1] for v in diffs)) if any(v[1] for v in diffs) else None,
+        "logp_diff_by_pos": {k: v[0] / v[1] for k, v in done["diff_by_pos"].items() if v[1]},
         "clip_share": done["clipped"] / seen,
         "ratio_dev": done["ratio_dev"],  # per epoch, mean |ratio - 1|: 0 for on-policy, > 0 once samples are reused
         "gen_tokens_per_s": gen.mask.sum().item() / gen_s,
@@ -387,6 +433,8 @@ def step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen
     }
     if args.kl_beta > 0:
         metrics["kl"] = done["kl"] / seen if grad_norms else None  # k3, over the tokens trained on
+    if done["tis_weight"]:  # truncated importance sampling: the mean weight, and how often the cap cut it
+        metrics["tis_weight"], metrics["tis_capped_share"] = done["tis_weight"] / seen, done["tis_capped"] / seen
     if synthetic:
         metrics["carry_share"] = sum(detect_style(t) == "carry" for t in texts) / len(texts)
     return metrics
@@ -428,7 +476,7 @@ def lr_at(step, args):
 # arguments that must match for --resume to continue the same run
 RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
                 "temperature", "top_p", "top_k", "reward_mode", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
-                "clip_low", "clip_high", "kl_beta", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
+                "clip_low", "clip_high", "kl_beta", "tis_cap", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
 
 
 def main(argv=None, reward_fn=None):

@@ -9,17 +9,28 @@ reward per sample (so no group is skipped and every row is trained on), full att
 
     python benchmarks/bench_rl.py [--windows none,256] [--micro-batch 16] [--out bench.md]
     python benchmarks/bench_rl.py --tiny      # a tiny config, on the CPU too: checks the script runs
+
+--long-tail is reasoning far past the window: prompts of 64-512 random tokens, and each response's
+length drawn from a long-tailed (log-normal) distribution capped at --new-tokens, most short and a
+few hitting the cap; generation runs the static batch to its longest response (as generate() does)
+and each row is trained on its own length. With --compile and --steps 20 it reports every step's
+time, the compilations torch made after the warm-up, and peak memory per step:
+
+    python benchmarks/bench_rl.py --long-tail --compile --windows 1024,none --new-tokens 8192 \\
+        --prompts 8 --group-size 4 --steps 20 --micro-batch-tokens 65536
 """
 import argparse
+import math
 import os
 import random
 import sys
+import tempfile
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import rl  # noqa: E402
-from model import CONFIGS, Config, Model, config_from_hf  # noqa: E402
+from model import CONFIGS, Config, Model, compile_for_training, config_from_hf  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--prompts", type=int, default=32)
@@ -30,6 +41,11 @@ parser.add_argument("--micro-batch", type=int, default=16, help="rows per traini
 parser.add_argument("--windows", default="none,256", help="attention of each timed row: 'none' (full) or a window")
 parser.add_argument("--steps", type=int, default=1, help="timed steps per row (their mean is reported)")
 parser.add_argument("--tiny", action="store_true", help="a tiny model and batch, for a smoke test (CPU if no GPU)")
+parser.add_argument("--long-tail", action="store_true", help="varied prompt lengths, long-tailed response lengths (see above)")
+parser.add_argument("--median-tokens", type=int, default=600, help="with --long-tail: the median response length")
+parser.add_argument("--compile", action="store_true", help="rl.py --compile: compiled training blocks, head and decode step")
+parser.add_argument("--no-checkpointing", action="store_true", help="train without activation checkpointing")
+parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -49,9 +65,11 @@ with torch.no_grad():
     for name, p in model.named_parameters():
         if p.dim() == 2:  # GPT-2 style init: a well-behaved random model, not a saturated one
             p.normal_(0, 0.02)
-model.checkpointing = True
+model.checkpointing = not args.no_checkpointing
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=device == "cuda")
 sampler = rl.make_sampler(model, device)  # the bf16 copy generation runs on (the model itself on CPU)
+if args.compile and sampler is not model:  # as rl.main does: after the copy, which runs uncompiled apart from the decode step
+    compile_for_training(model)
 gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"
 print(f"{gpu}  torch {torch.__version__}  {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
 
@@ -74,7 +92,36 @@ def random_reward(text, gold):
 
 def grpo_args(prompts, new_tokens):
     return rl.get_args(["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
-                        "--micro-batch", str(args.micro_batch), "--checkpointing", "--device", device])
+                        "--micro-batch", str(args.micro_batch), "--micro-batch-tokens", str(args.micro_batch_tokens),
+                        "--device", device, "--out", os.path.join(scratch, "rl.pt")]
+                       + ["--compile"] * args.compile + ["--checkpointing"] * (not args.no_checkpointing))
+
+
+scratch = tempfile.mkdtemp()  # rl.get_args test-writes its --out; nothing is saved there
+lengths = random.Random(1)
+real_generate = rl.generate
+
+
+def long_tailed_generate(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k):
+    """generate() as if the responses ended at long-tailed lengths: the batch runs to its longest."""
+    targets = [min(max_new_tokens, max(1, round(lengths.lognormvariate(math.log(args.median_tokens), 1.0))))
+               for _ in range(len(prompts) * group_size)]
+    gen = real_generate(model, prompts, max(targets), eos_ids, group_size, *a, **k)
+    for row, n in enumerate(targets):  # past its length a row is padding, as after an EOS
+        gen.mask[row, n:] = False
+    gen.truncated = torch.tensor([n == max_new_tokens for n in targets], device=gen.mask.device)
+    return gen
+
+
+def prompts_of(n):
+    sizes = [random.Random(step_seed + i).randint(64, 512) for i in range(n)] if args.long_tail else [args.prompt_len] * n
+    return [torch.randint(0, config.vocab_size, (size,)).tolist() for size in sizes]
+
+
+if args.long_tail:
+    rl.generate = long_tailed_generate
+compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
+step_seed = 0
 
 
 rows = []
@@ -82,23 +129,29 @@ for window in args.windows.split(","):
     w = None if window == "none" else int(window)
     for m in (model, sampler):
         m.set_window(w)
-    # warm-up: kernels, cuBLAS handles, AdamW's state, the CUDA-graph decode path
-    warm = torch.randint(0, config.vocab_size, (2, args.prompt_len)).tolist()
-    rl.grpo_step(model, optimizer, warm, ["-"] * 2, NoTokenizer(), grpo_args(2, 16), random_reward, 0, sampler)
+    # warm-up, a step of the same shape: kernels, cuBLAS handles, AdamW's state, compilation, the CUDA-graph decode path
+    step_seed += 1000
+    rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
+                 grpo_args(args.prompts, args.new_tokens), random_reward, 0, sampler)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    timed = []
+    timed, compiled_before = [], compilations()
     for step in range(args.steps):
-        prompts = torch.randint(0, config.vocab_size, (args.prompts, args.prompt_len)).tolist()
-        m = rl.grpo_step(model, optimizer, prompts, ["-"] * args.prompts, NoTokenizer(), grpo_args(args.prompts, args.new_tokens),
-                         random_reward, step + 1, sampler)
-        assert m["len_mean"] == args.new_tokens and m["kept_share"] == 1.0 and m["updates"] == 1, m
+        step_seed += 1000
+        m = rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
+                         grpo_args(args.prompts, args.new_tokens), random_reward, step + 1, sampler)
+        assert (args.long_tail or m["len_mean"] == args.new_tokens) and m["kept_share"] == 1.0 and m["updates"] == 1, m
+        m["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
+        if args.long_tail:
+            print(f"    step {step + 1:2d}: {m['sec']:6.2f} s  longest {m['len_max']:5d}  mean {m['len_mean']:6.0f} tokens  "
+                  f"generation {m['gen_s']:.2f}  fwd {m['fwd_s']:.2f}  update {m['update_s']:.2f}  peak {m['peak_gib']:.1f} GiB  "
+                  f"|logp diff| by position {m['logp_diff_by_pos']}", flush=True)
         timed.append(m)
+    print(f"    compilations after the warm-up step: {compilations() - compiled_before}")
     mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
     mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-    samples = args.prompts * args.group_size
     name = "full attention" if w is None else f"SWA W={w}"
-    rows.append((name, mean, samples * args.new_tokens / mean["gen_s"], mem))
+    rows.append((name, mean, sum(t["gen_tokens_per_s"] * t["gen_s"] for t in timed) / sum(t["gen_s"] for t in timed), mem))
     print(f"  {name:16s} generation {mean['gen_s']:6.2f} s  log-prob forward {mean['fwd_s']:6.2f} s  update {mean['update_s']:6.2f} s"
           f"  step {mean['sec']:6.2f} s  peak {mem:.1f} GiB  |logp diff| {mean['logp_diff']:.2e}")
 

@@ -137,6 +137,47 @@ def test_second_ppo_epoch_has_ratio_off_one(toy_tokenizer, sampler_dtype):
         assert metrics["logp_diff"] > 1e-3  # the gap the trainer's own log-probs remove from the ratio
 
 
+def test_truncated_importance_sampling_by_hand():
+    logp = torch.zeros(1, 3, requires_grad=True)
+    mask = torch.tensor([[True, True, True]])
+    weight = torch.tensor([[0.5, 1.0, 2.0]])  # min(p_trainer / p_sampler, cap) per token
+    loss, _ = rl.policy_loss(logp, None, torch.tensor([1.0]), mask, 0.2, 0.28, n_tokens=3, is_weight=weight)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, -weight / 3)  # each token's policy gradient scaled by its weight
+
+
+def test_tis_applies_to_a_bf16_sampler_only(toy_tokenizer):
+    _, (with_tis,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std"), 1, sampler_dtype=torch.bfloat16)
+    _, (without,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--tis-cap", "0"), 1, sampler_dtype=torch.bfloat16)
+    _, (itself,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std"), 1)
+    assert abs(with_tis["tis_weight"] - 1) < 0.05 and 0 <= with_tis["tis_capped_share"] < 0.05  # bf16 rounding: near 1
+    assert "tis_weight" not in without and "tis_weight" not in itself  # off, or the policy sampled itself: nothing to correct
+    assert with_tis["loss"] != without["loss"]
+    assert set(with_tis["logp_diff_by_pos"]) == {"0-256"} and with_tis["logp_diff_by_pos"]["0-256"] == pytest.approx(with_tis["logp_diff"])
+
+
+def test_micro_batches_by_token_budget_give_the_same_update(toy_tokenizer):
+    rows_model, (by_rows,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch", "5"), 1)
+    budget_model, (by_budget,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch-tokens", "24"), 1)
+    for a, b in zip(rows_model.parameters(), budget_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # the same loss: only the grouping of rows differs
+    assert by_rows["loss"] == pytest.approx(by_budget["loss"], abs=1e-6)
+
+
+def test_micro_batches_respect_the_token_budget():
+    from types import SimpleNamespace
+
+    lengths = [3, 9, 1, 7, 7, 2, 12, 5]
+    gen = SimpleNamespace(mask=torch.tensor([[j < n for j in range(12)] for n in lengths]), prompt_rows=torch.zeros(8, dtype=torch.long))
+    prompts = [[0, 1]]  # every row: a 2-token prompt
+    args = SimpleNamespace(micro_batch=16, micro_batch_tokens=20)
+    batches = rl.micro_batches(torch.arange(8), prompts, gen, args)
+    assert sorted(torch.cat(batches).tolist()) == list(range(8))  # every row once
+    for b in batches:
+        longest = max(lengths[i] for i in b.tolist()) + 2
+        assert len(b) == 1 or len(b) * longest <= 20  # the 14-position row goes alone: two would need 28
+
+
 # ----------------------------------------------------------------------------------------------
 # the command: checkpoints, resume, bad input
 

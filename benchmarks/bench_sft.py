@@ -23,6 +23,9 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--lengths", default="4096,16384")
 parser.add_argument("--window", type=int, default=4096)
 parser.add_argument("--reps", type=int, default=5)
+parser.add_argument("--varied", type=int, default=0,
+                    help="then N steps of swarr --compile at lengths drawn from 1k-16k (a real run's batches), against T=4096")
+parser.add_argument("--skip-peers", action="store_true", help="time swarr only (no transformers rows)")
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 device = "cuda"
@@ -98,7 +101,7 @@ for T in [int(t) for t in args.lengths.split(",")]:
         hf.zero_grad(set_to_none=True)
         hf_loss(hf, ids).backward()
 
-    for impl in ("sdpa", "flash_attention_2", "flex_attention"):
+    for impl in () if args.skip_peers else ("sdpa", "flash_attention_2", "flex_attention"):
         try:
             hf.set_attn_implementation(impl)
             hf.gradient_checkpointing_enable() if long else hf.gradient_checkpointing_disable()
@@ -117,12 +120,40 @@ for T in [int(t) for t in args.lengths.split(",")]:
         model.checkpointing = checkpointing
         bench(ours_step, 1)  # compiles for this length, outside the timing
         variants[(name, checkpointing)] = bench(ours_step, args.reps)
-    peer = max(T / s for (name, _), (s, _) in variants.items() if name.startswith("transformers"))
+    peer = max((T / s for (name, _), (s, _) in variants.items() if name.startswith("transformers")), default=float("nan"))
     for (name, checkpointing), (secs, mem) in variants.items():
         tps = T / secs
         mfu = 6 * n_params * tps / 989e12
         rows.append((T, checkpointing, name, tps, mfu, mem, tps / peer))
         print(f"  T={T:6d} {name:34s} {tps:9.0f} tokens/s  MFU {mfu:5.1%}  peak {mem:5.1f} GiB  {tps / peer:4.2f}x best transformers")
+
+if args.varied:  # every batch of a real run has its own length: compiled paths must not recompile (or fall back) per length
+    import random
+
+    compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
+    rng = random.Random(0)
+    lengths = [rng.randint(1024, 16384) for _ in range(args.varied)]
+    compiled.train()
+    compiled.checkpointing = False
+
+    def varied_step(T):
+        compiled.zero_grad(set_to_none=True)
+        ours_loss(compiled, torch.randint(0, 151000, (1, T), device=device)).backward()
+
+    before, times = compilations(), []
+    for i, T in enumerate(lengths):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        varied_step(T)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+        print(f"  varied step {i + 1:3d}: T={T:5d}  {T / times[-1]:8.0f} tokens/s  compilations so far {compilations() - before}", flush=True)
+    warm = len(lengths) // 4  # the first quarter compiles each bucket once
+    tps = sum(lengths[warm:]) / sum(times[warm:])
+    fixed = next(tps for T, ck, name, tps, *_ in rows if T == 4096 and name.startswith("swarr --compile"))
+    print(f"varied lengths 1024-16384, {len(lengths) - warm} steps after {warm} warm-up steps: {tps:.0f} tokens/s, "
+          f"{tps / fixed:.2f}x the fixed T=4096 rate {fixed:.0f}; {compilations() - before} compilations in all, "
+          f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 table = ["| T | act. ckpt | implementation | tokens/s | MFU (6N, 989 TFLOP/s) | peak GiB | vs best transformers |", "|---|---|---|---|---|---|---|"]
 for T, ck, name, tps, mfu, mem, ratio in rows:

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from swa_attention import check_window, sliding_window_attention
+from swa_attention import check_window, recompile_budget, sliding_window_attention
 
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ROPE_TYPES = ("default", "linear", "llama3")
@@ -456,16 +456,20 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
     vocab) logits are never held at once (152k-token vocabularies make them the largest tensor of
     a long sequence): the head runs on chunks of positions, each recomputed in the backward pass.
     """
-    hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
-    targets = input_ids[:, 1:]  # (B, T - 1)
-    chunk = max(1, chunk // input_ids.shape[0])  # about `chunk` positions per head call over all rows
-    out = []
-    for s in range(0, hidden.shape[1], chunk):
-        h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]
-        if torch.is_grad_enabled():
-            out.append(torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
-        else:
-            out.append(model.head_logprobs(model.lm_head, h, t, temperature))
+    # compiled blocks (compile_for_training) keep a compilation per window x grad mode x static or
+    # symbolic length (measured: 8 for one window + full layers, with and without grad), which is
+    # already torch's default limit: past it the blocks would run eagerly. Raised for this call.
+    with torch._dynamo.config.patch(**recompile_budget()):
+        hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
+        targets = input_ids[:, 1:]  # (B, T - 1)
+        chunk = max(1, chunk // input_ids.shape[0])  # about `chunk` positions per head call over all rows
+        out = []
+        for s in range(0, hidden.shape[1], chunk):
+            h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]
+            if torch.is_grad_enabled():
+                out.append(torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
+            else:
+                out.append(model.head_logprobs(model.lm_head, h, t, temperature))
     return torch.cat(out, dim=1)
 
 
@@ -481,6 +485,12 @@ def compile_for_training(model):
     the head makes several float32 passes over (chunk, vocab) logits, forward and backward;
     compiled, each becomes a few fused kernels. The blocks share one compilation (same code, the
     parameters are inputs), so compiling costs the same for 4 layers or 28.
+
+    Every batch has a new length. The blocks and the head compile for the first length, then once
+    more with a symbolic length that serves every later one (torch's automatic dynamic shapes;
+    measured on the CPU: no compilation after the second of 12 lengths). flex attention is not
+    part of these graphs: it runs as its own compiled region with its lengths rounded up to a few
+    static buckets (swa_attention.flex_attention), as dynamic shapes do not build for it.
     """
     for layer in model.layers:
         layer.compile()

@@ -16,7 +16,8 @@ One entry point, sliding_window_attention(q, k, v, window, sinks, impl), with fo
              memory is O(T * W), never O(T^2). Read this one to learn how SWA saves memory.
     sdpa     torch's scaled_dot_product_attention with a boolean mask (O(T^2) mask).
     flex     torch flex_attention with a cached block mask: fully masked blocks are skipped,
-             so compute is O(T * W). CUDA only.
+             so compute is O(T * W). Compiled, with lengths rounded up to a few buckets so
+             that compilations stay bounded. Trains on CUDA; forward-only on the CPU.
     auto     the fastest correct one for the device (see pick_impl).
 
 Keys may start before the queries (a KV cache or a prefix): with Tq queries and Tk keys the
@@ -27,6 +28,7 @@ attention); the output is (B, Hq, Tq, D).
 """
 import functools
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -141,20 +143,61 @@ def sdpa_attention(q, k, v, window, sinks=0):
 # flex: block-sparse attention, skipping blocks the window masks out entirely
 
 
+# Compiled flex specialises on shapes, and torch allows a function 8 compilations
+# (torch._dynamo.config.recompile_limit); past them flex ran its unfused path, which builds the
+# T x T scores: 10-20x slower, memory growing with T^2, and only a log line said so (issue 14).
+# Here flex only ever sees lengths rounded up to buckets: q, k and v are padded at the end and
+# the output sliced back. Right padding changes nothing before it (a real query at i never sees a
+# key at j > i), and padding q and k by the same amount keeps queries the last Tq of Tk positions.
+#   Why buckets, not dynamic shapes: compiled with dynamic=True, flex does not build on the CPU
+# (torch 2.13: its generated C++ fails to compile), so CI could not test it, and its speed with
+# symbolic lengths on the GPU is unmeasured. Static shapes per bucket work on both.
+#   Why geometric buckets: multiples of 128 alone are 256 buckets up to 32k, each compiled (5-10 s
+# on an H200). Here the step is 128 up to 1024, then doubles with each doubling of the length
+# (4 buckets per octave): 28 buckets up to 32k, 36 up to 128k; padding at most 127 tokens up to
+# 1024, at most 25% above. Each bucket compiles once per window, dtype and grad mode: 28 x 2 x 2
+# already exceed torch's 8, so the limit is raised (to 128) for these calls.
+#   flex_attention is its own compiled region, also inside compiled blocks (model.py): a graph
+# break, so its shapes stay static while the rest of the block runs with a symbolic length.
+#   No silent fallback: compiled with fullgraph=True, torch raises at the limit instead of running
+# flex eagerly, and its "called without torch.compile" warning is turned into an error.
+
+FLEX_BLOCK = 128  # flex_attention's default block: block masks, and so buckets, come in multiples of it
+RECOMPILE_LIMIT = 128  # per function (torch's total per function stays 256)
+
+
+def bucket_length(T, bucket=FLEX_BLOCK, per_octave=4):
+    """T rounded up to a bucket: a multiple of `bucket`, coarser with length (per_octave per doubling)."""
+    if not isinstance(bucket, int) or bucket < FLEX_BLOCK or bucket % FLEX_BLOCK:
+        raise ValueError(f"bucket must be a multiple of flex's block size {FLEX_BLOCK}, got {bucket!r}")
+    step = bucket
+    while T > 2 * per_octave * step:
+        step *= 2
+    return -(-T // step) * step
+
+
 @functools.cache
 def compiled_flex_attention():
     from torch.nn.attention.flex_attention import flex_attention
-    return torch.compile(flex_attention, dynamic=False)
+    # fullgraph: at the recompile limit torch raises instead of running flex unfused
+    return torch.compile(flex_attention, dynamic=False, fullgraph=True)
 
 
-@torch.compiler.disable  # built once per shape, outside any compiled region (model.compile_for_training)
+def recompile_budget():
+    """torch's recompile limit raised deliberately, for torch._dynamo.config.patch (renamed in torch 2.7)."""
+    config = torch._dynamo.config
+    name = "recompile_limit" if "recompile_limit" in config.get_config_copy() else "cache_size_limit"
+    return {name: max(getattr(config, name), RECOMPILE_LIMIT)}
+
+
 @functools.lru_cache(maxsize=32)
-def flex_block_mask(Tq, Tk, window, sinks, device, block=128):
+def flex_block_mask(Tq, Tk, window, sinks, device, block=FLEX_BLOCK):
     """
     flex's BlockMask of the window, from block coordinates alone. torch's create_block_mask
     either materialises the Tq x Tk mask (128 GiB at 128k tokens) or, with _compile=True, compiles
     a kernel first: 3 minutes on a fresh H100 machine. A window's blocks follow from their corners:
     O((T / block)^2) small integer ops, nothing compiled. The test checks it against create_block_mask.
+    Built once per bucket, then every layer and step of that bucket reuses it.
     """
     from torch.nn.attention.flex_attention import BlockMask
     offset = Tk - Tq  # queries are the last Tq of Tk positions
@@ -184,11 +227,32 @@ def flex_block_mask(Tq, Tk, window, sinks, device, block=128):
                                     seq_lengths=(Tq, Tk))
 
 
-def flex_attention(q, k, v, window, sinks=0):
-    if q.device.type != "cuda":
-        raise ValueError(f"impl='flex' needs a CUDA device; got tensors on {q.device.type} (use 'chunked' or 'sdpa')")
-    block_mask = flex_block_mask(q.shape[2], k.shape[2], window, sinks, str(q.device))
-    return compiled_flex_attention()(q, k, v, block_mask=block_mask, enable_gqa=q.shape[1] != k.shape[1])
+@torch.compiler.disable  # its own compiled region, static shapes per bucket, also inside compiled blocks
+def flex_attention(q, k, v, window, sinks=0, bucket=FLEX_BLOCK):
+    Tq, Tk = q.shape[2], k.shape[2]
+    pad = bucket_length(Tk, bucket) - Tk
+    if q.device.type == "cpu":  # what torch's CPU kernel lacks: say so before compiling anything
+        if q.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise ValueError(f"impl='flex' on the CPU takes float32, bfloat16 or float16, got {q.dtype} (use 'chunked' or 'sdpa')")
+        if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+            raise ValueError("impl='flex' on the CPU is forward-only (torch has no CPU flex backward): train on CUDA, "
+                             "run under torch.no_grad(), or use 'chunked' or 'sdpa'")
+    elif q.device.type != "cuda":
+        raise ValueError(f"impl='flex' needs a CUDA or CPU device; got tensors on {q.device.type} (use 'chunked' or 'sdpa')")
+    # zeros at the end: (B, H, T + pad, D), contiguous whatever came in (compiled flex specialises on
+    # strides too: a padded and an unpadded call of one bucket would otherwise compile twice)
+    q, k, v = (F.pad(t, (0, 0, 0, pad)).contiguous() for t in (q, k, v))
+    block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
+    with torch._dynamo.config.patch(**recompile_budget()), warnings.catch_warnings():
+        # torch's own sign that flex is about to run unfused (no compiler): make it an error too
+        warnings.filterwarnings("error", message=".*without torch.compile", category=UserWarning)
+        try:
+            out = compiled_flex_attention()(q, k, v, block_mask=block_mask, enable_gqa=q.shape[1] != k.shape[1])
+        except (UserWarning, torch._dynamo.exc.FailOnRecompileLimitHit) as e:
+            raise RuntimeError(f"flex_attention would fall back to its unfused path, which builds the full "
+                               f"{Tq + pad} x {Tk + pad} score matrix (recompile limit reached, or torch.compile "
+                               f"disabled): {type(e).__name__}: {str(e).splitlines()[0]}") from e
+    return out[:, :, :Tq].contiguous()  # (B, Hq, Tq, D) without the padded rows; one layout whatever the padding
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,6 +278,8 @@ def pick_impl(q, k, window):
 def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto"):
     """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq -> (B, Hq, Tq, D)."""
     check_window(window, sinks)
+    if q.dim() != 4 or k.dim() != 4 or k.shape != v.shape or (q.shape[0], q.shape[3]) != (k.shape[0], k.shape[3]):
+        raise ValueError(f"expected q (B, Hq, Tq, D) and k, v (B, Hkv, Tk, D); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     if q.shape[1] % k.shape[1] != 0:
         raise ValueError(f"query heads ({q.shape[1]}) must be a multiple of key/value heads ({k.shape[1]})")
     if q.shape[2] > k.shape[2]:

@@ -5,6 +5,7 @@ with full attention and with sliding windows; and our export (checkpoint.export_
 transformers with the same logits.
 """
 import json
+import warnings
 
 import pytest
 import torch
@@ -213,7 +214,11 @@ def test_attention_impls_agree_in_the_model(tmp_path):
 
 
 def test_compile_for_training_matches_eager():
-    """--compile, the fast path: the same log-probs and gradients as the eager model, at two lengths."""
+    """--compile, the fast path: the same log-probs and gradients as the eager model at 12 lengths,
+    compiling only for the first two (issue 14: every batch of a real run has a new length). Then
+    flex inside the compiled blocks (forward: torch has no CPU flex backward): flex compiles once
+    per bucket and window (test_swa_attention checks across buckets), never runs unfused."""
+    graphs = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
     torch.manual_seed(0)
     config = Config(model_type="qwen2", vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256)
@@ -223,7 +228,10 @@ def test_compile_for_training_matches_eager():
     compiled.load_state_dict(eager.state_dict())
     compiled.set_window(6, sinks=1, full_layers=(1,))
     compile_for_training(compiled)
-    for T in (40, 23):  # a second length: compiling again must give the same answers
+    lengths = [40, 23, 17, 31, 55, 64, 80, 99, 120, 129, 150, 200]
+    for i, T in enumerate(lengths):
+        if i == 2:  # compiled for a static, then a symbolic length: nothing more after that
+            compiled_so_far = graphs()
         ids = torch.randint(0, 97, (2, T))
         logp = {}
         for model in (eager, compiled):
@@ -233,6 +241,22 @@ def test_compile_for_training_matches_eager():
         torch.testing.assert_close(logp[compiled], logp[eager], rtol=0, atol=1e-5)
         for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
             torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-5, msg=name)
+    assert graphs() == compiled_so_far
+
+    compiled.impl = "flex"
+    # all in flex's first bucket (128): a new bucket would cost a compilation per window, ~4 s each
+    lengths = [40, 23, 17, 31, 55, 64, 80, 99, 110, 120, 127, 128]
+    from torch.nn.attention import flex_attention as flex_module
+    getattr(flex_module, "_WARNINGS_SHOWN", set()).discard("flex_attention_performance")  # torch warns once per process
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        for i, T in enumerate(lengths):
+            if i == 2:  # the no-grad graphs are made, flex compiled for windows 6 and None: nothing more
+                compiled_so_far = graphs()
+            ids = torch.randint(0, 97, (2, T))
+            torch.testing.assert_close(token_logprobs(compiled, ids), token_logprobs(eager, ids), rtol=0, atol=1e-5)
+    assert not [w for w in caught if "without torch.compile" in str(w.message)]
+    assert graphs() == compiled_so_far
 
 
 def test_bad_checkpoints(tmp_path):

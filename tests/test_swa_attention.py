@@ -1,10 +1,13 @@
 """The attention implementations agree with an independent float64 loop, and with each other."""
 import math
+import warnings
 
 import pytest
 import torch
 
-from swa_attention import chunked_attention, flex_block_mask, sliding_window_attention, visible, window_mask
+import swa_attention
+from swa_attention import (FLEX_BLOCK, bucket_length, chunked_attention, flex_block_mask, naive_attention,
+                           sliding_window_attention, visible, window_mask)
 
 
 def loop_reference(q, k, v, window, sinks):
@@ -152,9 +155,74 @@ def test_bad_input_errors():
         sliding_window_attention(q, k, v, 0)
     with pytest.raises(ValueError, match="sinks"):
         sliding_window_attention(q, k, v, 4, sinks=-1)
-    with pytest.raises(ValueError, match="CUDA"):
+    with pytest.raises(ValueError, match="expected q"):
+        sliding_window_attention(q, k[:, :, :, :4], v, 2)
+    with pytest.raises(ValueError, match="float32"):  # torch's CPU flex kernel has no float64
         sliding_window_attention(q, k, v, 2, impl="flex")
+    qf, kf, vf = (t.float().requires_grad_() for t in (q, k, v))
+    with pytest.raises(ValueError, match="forward-only"):  # nor a backward
+        sliding_window_attention(qf, kf, vf, 2, impl="flex")
+    with pytest.raises(ValueError, match="multiple of flex's block size 128"):
+        swa_attention.flex_attention(qf.detach(), kf.detach(), vf.detach(), 2, bucket=192)
     with pytest.raises(ValueError, match="unknown attention impl"):
         sliding_window_attention(q, k, v, 2, impl="fast")
     with pytest.raises(ValueError, match="multiple"):
         sliding_window_attention(random_qkv(1, 3, 2, 4, 4, 8)[0], k, v, 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# flex at many lengths: bounded compilations, never the unfused fallback (issue 14)
+
+
+def compiled_graphs():
+    return torch._dynamo.utils.counters["stats"]["unique_graphs"]
+
+
+def test_bucket_lengths():
+    assert [bucket_length(T) for T in (1, 128, 129, 1024, 1025, 1280, 1281, 2049, 32768)] == \
+        [128, 128, 256, 1024, 1280, 1280, 1536, 2560, 32768]
+    buckets = {bucket_length(T) for T in range(1, 32769)}
+    assert len(buckets) == 28 and all(b % FLEX_BLOCK == 0 for b in buckets)
+    assert all(bucket_length(T) - T < 128 or bucket_length(T) <= 1.25 * T for T in range(1, 32769))
+    assert bucket_length(300, bucket=256) == 512
+    for bad in (100, 192, 0, 128.0):
+        with pytest.raises(ValueError, match="multiple of flex's block size"):
+            bucket_length(300, bucket=bad)
+
+
+def test_flex_on_cpu_at_many_lengths():
+    """impl="flex" on the CPU (forward) at 14 lengths over two buckets: it compiles once per bucket,
+    never warns that it runs uncompiled, and matches the float64 reference."""
+    from torch.nn.attention import flex_attention as flex_module
+    getattr(flex_module, "_WARNINGS_SHOWN", set()).discard("flex_attention_performance")  # torch warns once per process
+    W, S = 16, 2
+    lengths = [17, 23, 31, 40, 64, 97, 127, 128, 129, 150, 177, 200, 230, 256]
+    before = compiled_graphs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i, T in enumerate(lengths):
+            q, k, v = random_qkv(1, 2, 1, T, T, 16, dtype=torch.float32, seed=i)
+            out = sliding_window_attention(q, k, v, W, S, impl="flex")
+            ref = naive_attention(q.double(), k.double(), v.double(), W, S)
+            torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-5, msg=f"T={T}")
+        # keys before the queries (a prefix): both padded by the same amount keeps them aligned
+        q, k, v = random_qkv(1, 2, 1, 50, 170, 16, dtype=torch.float32, seed=99)
+        ref = naive_attention(q.double(), k.double(), v.double(), W, S)
+        torch.testing.assert_close(sliding_window_attention(q, k, v, W, S, impl="flex").double(), ref, rtol=0, atol=1e-5)
+    assert not [w for w in caught if "without torch.compile" in str(w.message)]
+    assert compiled_graphs() - before <= len({bucket_length(T) for T in lengths}) + 1  # + the prefix case
+
+
+def test_flex_never_falls_back_silently(monkeypatch):
+    q, k, v = random_qkv(1, 2, 1, 40, 40, 16, dtype=torch.float32)
+    sliding_window_attention(q, k, v, 16, 2, impl="flex")  # bucket 128 compiled (or already was)
+    # the recompile limit reached: torch would run flex unfused; it raises instead
+    monkeypatch.setattr(swa_attention, "RECOMPILE_LIMIT", 1)
+    limit_name = next(iter(swa_attention.recompile_budget()))  # recompile_limit, or its old name
+    q, k, v = random_qkv(1, 2, 1, 300, 300, 16, dtype=torch.float32)
+    with torch._dynamo.config.patch(**{limit_name: 1}), pytest.raises(RuntimeError, match="recompile limit"):
+        sliding_window_attention(q, k, v, 16, 2, impl="flex")
+    # compilation switched off: torch's own warning becomes the same error
+    if hasattr(torch.compiler, "set_stance"):
+        with torch.compiler.set_stance("force_eager"), pytest.raises(RuntimeError, match="unfused"):
+            sliding_window_attention(q[:, :, :40], k[:, :, :40], v[:, :, :40], 16, 2, impl="flex")

@@ -29,6 +29,7 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import generate as generate_module  # noqa: E402
 import rl  # noqa: E402
 from model import CONFIGS, Config, Model, compile_for_training, config_from_hf  # noqa: E402
 
@@ -43,6 +44,7 @@ parser.add_argument("--steps", type=int, default=1, help="timed steps per row (t
 parser.add_argument("--tiny", action="store_true", help="a tiny model and batch, for a smoke test (CPU if no GPU)")
 parser.add_argument("--long-tail", action="store_true", help="varied prompt lengths, long-tailed response lengths (see above)")
 parser.add_argument("--median-tokens", type=int, default=600, help="with --long-tail: the median response length")
+parser.add_argument("--sigma", type=float, default=1.0, help="with --long-tail: the log-normal's sigma (the tail's weight)")
 parser.add_argument("--compile", action="store_true", help="rl.py --compile: compiled training blocks, head and decode step")
 parser.add_argument("--no-checkpointing", action="store_true", help="train without activation checkpointing")
 parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
@@ -74,6 +76,9 @@ gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"
 print(f"{gpu}  torch {torch.__version__}  {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
 
 
+EOS = config.vocab_size - 1  # --long-tail: the end of a response (random weights write it 1 time in 152k)
+
+
 class NoTokenizer:
     """generate's eos_ids and completions' decode, for random token ids: no text is needed."""
 
@@ -99,18 +104,24 @@ def grpo_args(prompts, new_tokens):
 
 scratch = tempfile.mkdtemp()  # rl.get_args test-writes its --out; nothing is saved there
 lengths = random.Random(1)
-real_generate = rl.generate
+real_generate, real_sample, forced = rl.generate, generate_module.sample, {}
 
 
 def long_tailed_generate(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k):
-    """generate() as if the responses ended at long-tailed lengths: the batch runs to its longest."""
-    targets = [min(max_new_tokens, max(1, round(lengths.lognormvariate(math.log(args.median_tokens), 1.0))))
+    """generate() whose rows write EOS at long-tailed lengths: the static batch runs to its longest row."""
+    targets = [min(max_new_tokens, max(1, round(lengths.lognormvariate(math.log(args.median_tokens), args.sigma))))
                for _ in range(len(prompts) * group_size)]
-    gen = real_generate(model, prompts, max(targets), eos_ids, group_size, *a, **k)
-    for row, n in enumerate(targets):  # past its length a row is padding, as after an EOS
-        gen.mask[row, n:] = False
-    gen.truncated = torch.tensor([n == max_new_tokens for n in targets], device=gen.mask.device)
-    return gen
+    forced.update(targets=torch.tensor(targets, device=device), t=0)
+    return real_generate(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k)
+
+
+def forced_sample(logits, temperature, *a, **k):  # generate() samples once per new token
+    tokens, logprobs = real_sample(logits, temperature, *a, **k)
+    forced["t"] += 1
+    scaled = logits.float() / temperature
+    eos_logprob = scaled[:, EOS] - scaled.logsumexp(-1)  # what the trainer will compute for the forced EOS
+    end = forced["targets"] == forced["t"]
+    return torch.where(end, EOS, tokens), torch.where(end, eos_logprob, logprobs)
 
 
 def prompts_of(n):
@@ -119,7 +130,8 @@ def prompts_of(n):
 
 
 if args.long_tail:
-    rl.generate = long_tailed_generate
+    rl.generate, generate_module.sample = long_tailed_generate, forced_sample
+    NoTokenizer.eos_ids = [EOS]
 compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
 step_seed = 0
 

@@ -140,20 +140,24 @@ if args.varied:  # every batch of a real run has its own length: compiled paths 
         compiled.zero_grad(set_to_none=True)
         ours_loss(compiled, torch.randint(0, 151000, (1, T), device=device)).backward()
 
-    before, times = compilations(), []
+    before, timed, compiling = compilations(), [], 0
     for i, T in enumerate(lengths):
+        so_far = compilations()
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         varied_step(T)
         torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-        print(f"  varied step {i + 1:3d}: T={T:5d}  {T / times[-1]:8.0f} tokens/s  compilations so far {compilations() - before}", flush=True)
-    warm = len(lengths) // 4  # the first quarter compiles each bucket once
-    tps = sum(lengths[warm:]) / sum(times[warm:])
+        seconds = time.perf_counter() - t0
+        if compilations() > so_far:  # a bucket seen for the first time: its compilation is not throughput
+            compiling += 1
+        else:
+            timed.append((T, seconds))
+        print(f"  varied step {i + 1:3d}: T={T:5d}  {T / seconds:8.0f} tokens/s  compilations so far {compilations() - before}", flush=True)
+    tps = sum(T for T, _ in timed) / sum(s for _, s in timed)
     fixed = next(tps for T, ck, name, tps, *_ in rows if T == 4096 and name.startswith("swarr --compile"))
-    print(f"varied lengths 1024-16384, {len(lengths) - warm} steps after {warm} warm-up steps: {tps:.0f} tokens/s, "
-          f"{tps / fixed:.2f}x the fixed T=4096 rate {fixed:.0f}; {compilations() - before} compilations in all, "
-          f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    print(f"varied lengths 1024-16384: {len(timed)} steps that compiled nothing ({compiling} did, once per new bucket): "
+          f"{tps:.0f} tokens/s, {tps / fixed:.2f}x the fixed T=4096 rate {fixed:.0f}; {compilations() - before} compilations "
+          f"in all, peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
 table = ["| T | act. ckpt | implementation | tokens/s | MFU (6N, 989 TFLOP/s) | peak GiB | vs best transformers |", "|---|---|---|---|---|---|---|"]
 for T, ck, name, tps, mfu, mem, ratio in rows:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+import distributed
 from model import Config, Model, config_to_hf, hf_name
 from tokenizer import Tokenizer, check_tokenizer, first_line
 
@@ -102,16 +103,21 @@ def export_hf(model, directory, tokenizer=None):
 # swarr checkpoints (sft.py, rl.py): plain tensors and Python values, loaded with weights_only=True
 
 
-def save_checkpoint(file, model, **extra):
-    """Weights, config (window settings included) and whatever the stage adds, written atomically.
-    Weights holding NaN or inf are never written: they would replace a good checkpoint with a dead one."""
-    weights = model.state_dict()
+def save_checkpoint(file, model, weights=None, **extra):
+    """Weights (model's, or the full `weights` gathered from a sharded model), config (window settings
+    included) and whatever the stage adds, written atomically. Weights holding NaN or inf are never
+    written: they would replace a good checkpoint with a dead one."""
+    weights = model.state_dict() if weights is None else weights
     bad = [name for name, t in weights.items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
-        raise FloatingPointError(f"not writing {file}: {len(bad)} weight tensors hold NaN or inf (the first: {bad[0]})")
+        raise non_finite(file, bad)
     state = {"config": asdict(model.config), "model": weights, **extra}
     Path(file).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(file, lambda f: torch.save(state, f))
+
+
+def non_finite(file, bad):
+    return FloatingPointError(f"not writing {file}: {len(bad)} weight tensors hold NaN or inf (the first: {bad[0]})")
 
 
 def load_checkpoint(file, device="cpu", dtype=None):
@@ -166,8 +172,17 @@ def save_run(out, model, tokenizer, args, optimizer, saved_step, **position):
     """A training stage's checkpoint: weights, its arguments, its tokenizer, optimizer, RNG and
     `position` (step, epoch, pos, ...). -> the step saved. `saved_step`: the one on disk until now."""
     try:
-        save_checkpoint(out, model, tokenizer_files=tokenizer.files, args={k: json_value(v) for k, v in vars(args).items()},
-                        optimizer=optimizer.state_dict(), rng=rng_state(), **position)
+        if distributed.sharded(model):  # the same file as one process writes: full tensors, gathered; rank 0 writes
+            weights, optimizer_state, bad = distributed.gather_state(model, optimizer)
+            if bad:  # seen alike by every rank: all stop
+                raise non_finite(out, bad)
+            if distributed.is_main():  # the RNG streams saved are rank 0's; every rank restores them (nothing draws per rank)
+                save_checkpoint(out, model, weights, tokenizer_files=tokenizer.files, args={k: json_value(v) for k, v in vars(args).items()},
+                                optimizer=optimizer_state, rng=rng_state(), **position)
+            torch.distributed.barrier()  # no rank runs ahead of a checkpoint being written
+        else:
+            save_checkpoint(out, model, tokenizer_files=tokenizer.files, args={k: json_value(v) for k, v in vars(args).items()},
+                            optimizer=optimizer.state_dict(), rng=rng_state(), **position)
     except FloatingPointError as e:
         raise FloatingPointError(f"{e}; {still_good(out, saved_step)}") from None
     return position["step"]
@@ -182,8 +197,16 @@ def resume(out, model, optimizer, args, run_identity):
     changed = [k for k in run_identity if k in saved and saved[k] != json_value(getattr(args, k))]
     if changed or "optimizer" not in ckpt:
         raise ValueError(f"--resume: {out} is from a different run (differs in {', '.join(changed) or 'missing optimizer state'})")
-    model.load_state_dict(resumed.state_dict())
-    optimizer.load_state_dict(ckpt["optimizer"])
+    shapes = {k: tuple(v.shape) for k, v in resumed.state_dict().items()}
+    differ = [k for k, v in model.state_dict().items() if shapes.get(k) != tuple(v.shape)]  # a DTensor's shape is the full one
+    if differ:
+        raise ValueError(f"--resume: {out} holds a model of another shape ({differ[0]}: {shapes.get(differ[0])}, "
+                         f"this run's model: {tuple(model.state_dict()[differ[0]].shape)})")
+    if distributed.sharded(model):  # a full state dict, each rank keeping its shard: any world size resumes any other
+        distributed.load_state(model, optimizer, resumed.state_dict(), ckpt["optimizer"])
+    else:
+        model.load_state_dict(resumed.state_dict())
+        optimizer.load_state_dict(ckpt["optimizer"])
     set_rng_state(ckpt["rng"])
     print(f"resumed from {out} at step {ckpt['step']}")
     return ckpt
@@ -195,6 +218,8 @@ def json_value(v):
 
 def log(file, record):
     """Append one JSON line to the metrics log; NaN and inf become null (JSON has neither)."""
+    if not distributed.is_main():  # one log, rank 0's
+        return
     record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "a") as f:
@@ -249,14 +274,15 @@ def run_main(main):
     try:
         main()
     except (ValueError, OSError, FloatingPointError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit(distributed.error_line(e)) from None
+    distributed.teardown()
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line usage errors, `error: argument --flag: what is wrong` (--help has the usage)."""
 
     def error(self, message):
-        self.exit(2, f"error: {message}\n")
+        self.exit(2, None if distributed.silent_rank() else f"error: {message}\n")  # under torchrun, rank 0 says it once
 
 
 def window_arg(text):

@@ -44,6 +44,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import distributed
 from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, check_output, load_model
 from data import load_split
 from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
@@ -127,7 +128,7 @@ def load_benchmarks(paths, limit=None):
             benchmarks.append((name, [r for _, r in load_split(path, None)][:limit], str(path)))
         except ValueError as e:  # the messages name the file and line
             errors.append(str(e))
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {e}", file=distributed.stderr())
     return benchmarks, errors
 
 
@@ -140,15 +141,30 @@ def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, te
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # equal lengths prefill together
     per_batch = max(1, batch_size // group_size)
     out = [None] * len(prompts)
-    for b, start in enumerate(tqdm(range(0, len(order), per_batch), desc=desc, leave=False)):
-        idx = order[start : start + per_batch]
-        gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
-                       temperature=temperature, seed=seed + b)
-        texts = completions(tokenizer, gen)
-        n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
-        cut = gen.truncated.tolist()
-        for j, i in enumerate(idx):  # prompt j of the batch owns rows j*G .. j*G + G-1
-            out[i] = [(texts[r], n_tokens[r], cut[r]) for r in range(j * group_size, (j + 1) * group_size)]
+    starts = range(0, len(order), per_batch)
+    error = None
+    try:
+        # torchrun: batch b goes to rank b % world with its own seed + b, so the draws are those of one process
+        for b in tqdm(distributed.round_robin(len(starts)), desc=desc, leave=False, disable=distributed.silent_rank()):
+            idx = order[starts[b] : starts[b] + per_batch]
+            gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
+                           temperature=temperature, seed=seed + b)
+            texts = completions(tokenizer, gen)
+            n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
+            cut = gen.truncated.tolist()
+            for j, i in enumerate(idx):  # prompt j of the batch owns rows j*G .. j*G + G-1
+                out[i] = [(texts[r], n_tokens[r], cut[r]) for r in range(j * group_size, (j + 1) * group_size)]
+    except (ValueError, RuntimeError, MemoryError) as e:
+        if distributed.world_size() == 1:
+            raise
+        error = f"rank {distributed.rank()}: {first_line(e)}"  # told to every rank below, so that none waits for it
+    if distributed.world_size() > 1:  # every rank's problems, for one table
+        parts = distributed.gather_objects((out, error))
+        errors = [e for _, e in parts if e]
+        if errors:
+            raise RuntimeError(errors[0])
+        for part, _ in parts:
+            out = [mine if mine is not None else theirs for mine, theirs in zip(out, part)]
     return out
 
 
@@ -282,8 +298,8 @@ def eval_tables(rows, bench_names, samples, ks):
 
 
 def write_report(prefix, markdown, data):
-    """PREFIX.md and PREFIX.json, each replaced whole (through a temporary file and a rename)."""
-    if prefix is None:
+    """PREFIX.md and PREFIX.json, each replaced whole (through a temporary file and a rename); rank 0's under torchrun."""
+    if prefix is None or not distributed.is_main():
         return
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(f"{prefix}.md", lambda f: Path(f).write_text(markdown))
@@ -352,10 +368,11 @@ def parse_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    distributed.setup(args)  # torchrun: each rank a full copy of each model and a share of the problems (no sharding)
     command = "python evaluate.py " + " ".join(argv)
     benchmarks, errors = load_benchmarks(args.data, args.eval_size)
     if not benchmarks:
-        print("error: no benchmark left to evaluate", file=sys.stderr)
+        print("error: no benchmark left to evaluate", file=distributed.stderr())
         return 1
     bench_names = [name for name, _, _ in benchmarks]
     rows, notes = [], []
@@ -381,7 +398,7 @@ def main(argv=None):
                                               args.full_layers if explicit else (), args.device)
             except (OSError, ValueError, RuntimeError) as e:
                 message = f"{ckpt} at window {window_text}: {first_line(e)}"
-                print(f"error: {message}", file=sys.stderr)
+                print(f"error: {message}", file=distributed.stderr())
                 errors.append(message)
                 save()
                 continue
@@ -397,7 +414,7 @@ def main(argv=None):
                                                     None if style == "free" else style, desc)
                     except (ValueError, RuntimeError, MemoryError) as e:  # a prompt too long, out of memory
                         row["error"] = first_line(e)
-                        print(f"error: {desc}: {row['error']}", file=sys.stderr)
+                        print(f"error: {desc}: {row['error']}", file=distributed.stderr())
                         rows.append(row)
                         save()
                         continue
@@ -416,6 +433,7 @@ def main(argv=None):
                 torch.cuda.empty_cache()
     summary, detail, extra = save()
     print("\n".join(["", *summary, "", *detail, *extra]))
+    distributed.teardown()
     return 0 if any("error" not in r for r in rows) else 1
 
 

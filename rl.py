@@ -38,11 +38,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import distributed
 from checkpoint import (ArgumentParser, add_model_args, check_model_args, check_run_outputs, export_hf, load_model, log, resume,
                         run_main, save_run, start_run, still_good)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
-from generate import completions, generate
+from generate import Generation, completions, generate
 from model import compile_for_training, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
@@ -57,7 +58,8 @@ def get_args(argv=None):
     p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl (out/rl.jsonl)")
     # sampling
-    p.add_argument("--prompts-per-step", type=int, default=8, help="P; P * G samples per step (8 * 8 fits a CPU)")
+    p.add_argument("--prompts-per-step", type=int, default=8,
+                   help="P, over all ranks; P * G samples per step (8 * 8 fits a CPU); torchrun: P / ranks prompts' groups per rank")
     p.add_argument("--group-size", type=int, default=8, help="G samples per prompt")
     p.add_argument("--max-new-tokens", type=int, default=384, help="room for the synthetic carry-forward answer, k^2 + 2k + 8 chars (296 at k=16)")
     p.add_argument("--temperature", type=float, default=1.0)
@@ -116,6 +118,10 @@ def get_args(argv=None):
         p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
         p.error("--lr and --grad-clip must be > 0, --warmup, --weight-decay and --top-k >= 0, --top-p in (0, 1]")
+    world = distributed.env_world_size()  # under torchrun, known before anything starts
+    if args.prompts_per_step % world:
+        p.error(f"--prompts-per-step {args.prompts_per_step} (over all ranks) is not divisible by the {world} ranks: "
+                f"use a multiple of {world} (a prompt's group never spans ranks)")
     check_run_outputs(p, args)
     return args
 
@@ -127,7 +133,7 @@ def get_args(argv=None):
 def prepare(records, tokenizer, max_new_tokens, context, source):
     """[(where, record)] -> (prompt token lists, gold answers, synthetic?). Drops, and reports, what cannot be used."""
     prompts, golds, bad, too_long = [], [], [], 0
-    for where, r in tqdm(records, desc=f"prepare {source}", delay=2, leave=False):
+    for where, r in tqdm(records, desc=f"prepare {source}", delay=2, leave=False, disable=distributed.silent_rank()):
         if parse_gold(r["answer"]) is None:  # the grader could never score it 1: noise, not signal
             bad.append(f"{where} {r['prompt'][:60]!r}")
             continue
@@ -257,11 +263,16 @@ def micro_batches(rows, prompts, gen, args):
 def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
     """The completion log-probs of `rows` under `policy`, without gradients -> (P * G, N), 0 elsewhere."""
     out = torch.zeros_like(gen.logprobs)
+    micros = [m for m in micro_batches(rows, prompts, gen, args) if len(m)]
     with torch.no_grad(), autocast:
-        for micro in micro_batches(rows, prompts, gen, args):
-            lp, _ = completion_logprobs(policy, prompts, gen, micro, args.temperature)  # (R, N')
-            out[micro, : lp.shape[1]] = lp
+        for micro in distributed.lockstep(micros) if distributed.sharded(policy) else micros:
+            lp, _ = completion_logprobs(policy, prompts, gen, FILLER.to(rows.device) if micro is None else micro, args.temperature)  # (R, N')
+            if micro is not None:  # None: an empty turn of a rank with fewer rows, for the sharded policy's collectives
+                out[micro, : lp.shape[1]] = lp
     return out
+
+
+FILLER = torch.tensor([0])  # the row an empty turn runs (every rank has at least one group): its result is thrown away
 
 
 def make_sampler(model, device):
@@ -273,6 +284,8 @@ def make_sampler(model, device):
     samples take their old log-probs from the trainer. On CPU the policy itself: stored and
     recomputed log-probs agree to float32 rounding.
     """
+    if distributed.sharded(model):  # several ranks: full weights gathered from the shards, refreshed the same way
+        return distributed.full_copy(model, torch.bfloat16 if str(device).startswith("cuda") else torch.float32, device)
     return inference_copy(model, torch.bfloat16) if str(device).startswith("cuda") else model
 
 
@@ -286,7 +299,9 @@ def inference_copy(model, dtype):
 def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step, sampler=None, ref_model=None, synthetic=False):
     """
     One GRPO step on `prompts` (token-id lists) with gold answers `golds`; reward_fn(text, gold)
-    -> float. Updates model (and sampler) in place; returns the step's metrics.
+    -> float. Updates model (and sampler) in place; returns the step's metrics. Under torchrun,
+    `prompts` are this rank's share: it samples, scores and takes advantages over its own groups;
+    the loss is normalised by the kept tokens of all ranks and the metrics are over all ranks.
     """
     sampler = model if sampler is None else sampler
     timer = Timer(args.device)
@@ -298,14 +313,34 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     reward_s = timer()
     advantages, keep, zero_std = group_advantages(rewards, gen, args)
     done = update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler, ref_model, timer)
+    if distributed.world_size() > 1:  # the metrics of the whole step: every rank's rows, in rank order
+        gen, texts, rewards, keep, zero_std, done, gen_s, reward_s = gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s)
     return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
+
+
+def gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s):
+    """Every rank's rollout, rewards and update sums, merged as one process would have them (for step_metrics)."""
+    parts = distributed.gather_objects((gen.tokens.cpu(), gen.logprobs.cpu(), gen.mask.cpu(), gen.truncated.cpu(), texts,
+                                        rewards, keep, zero_std, done, gen_s, reward_s))
+    N = max(p[0].shape[1] for p in parts)
+    pad = lambda t: torch.nn.functional.pad(t, (0, N - t.shape[1]))  # (B_r, N_r) -> (B_r, N): rows end where their mask does
+    gen = Generation(torch.cat([pad(p[0]) for p in parts]), torch.cat([pad(p[1]) for p in parts]),
+                     torch.cat([pad(p[2]) for p in parts]), torch.cat([p[3] for p in parts]), None)
+    merged = dict(parts[0][8])
+    for key in ("loss", "clipped", "kl", "tis_weight", "tis_capped", "train_tokens"):  # sums over ranks
+        merged[key] = sum(p[8][key] for p in parts)
+    merged["diff_by_pos"] = {k: [sum(p[8]["diff_by_pos"][k][i] for p in parts) for i in (0, 1)] for k in merged["diff_by_pos"]}
+    merged["fwd_s"], merged["update_s"] = max(p[8]["fwd_s"] for p in parts), max(p[8]["update_s"] for p in parts)
+    return (gen, [t for p in parts for t in p[4]], torch.cat([p[5] for p in parts]), torch.cat([p[6] for p in parts]),
+            torch.cat([p[7] for p in parts]), merged, max(p[9] for p in parts), max(p[10] for p in parts))
 
 
 def rollout(sampler, prompts, tokenizer, args, step):
     """1. G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p."""
     sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
+    seed = seed_of(args.seed, step) if distributed.world_size() == 1 else seed_of(args.seed, step, distributed.rank())  # ranks draw apart
     return generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
-                    args.top_k, seed=seed_of(args.seed, step), compile=args.compile)
+                    args.top_k, seed=seed, compile=args.compile)
 
 
 def group_advantages(rewards, gen, args):
@@ -338,6 +373,8 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
     # -- off-policy parts: reused samples need the policy's log-probs from before any update (a bf16
     #    sampler's own are off by rounding, logp_diff); a KL penalty needs the initial policy's
     reuse = args.ppo_epochs > 1 or args.minibatches > 1
+    # a float32 copy (the sampler of several CPU ranks) samples exactly what the policy would: nothing to correct
+    tis = sampler is not model and args.tis_cap > 0 and sampler.embed_tokens.weight.dtype != torch.float32
     old_logp = ref_logp = None
     if reuse:
         old_logp = gen.logprobs if sampler is model else frozen_logprobs(model, prompts, gen, kept, args, autocast)
@@ -352,16 +389,21 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
         dev, dev_tokens = 0.0, 0
         order = kept[torch.randperm(len(kept), generator=shuffle).to(kept.device)] if reuse else kept
         for minibatch in order.tensor_split(args.minibatches):
-            mb_tokens = int(gen.mask[minibatch].sum())  # each optimizer step's loss is a mean over its tokens
-            if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated): no step at all
+            mb_tokens = distributed.all_sum(int(gen.mask[minibatch].sum()))  # each optimizer step's loss is a mean over its tokens (all ranks')
+            if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated) on any rank: no step at all
                 continue
-            for micro in micro_batches(minibatch, prompts, gen, args):
+            for micro in distributed.lockstep(micro_batches(minibatch, prompts, gen, args) if len(minibatch) else []):
+                if micro is None:  # this rank has no rows (left) in this minibatch: an empty turn, since the sharded
+                    with autocast:  # model's gathers and gradient reductions need every rank
+                        logp, _ = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device), args.temperature)
+                    (logp.sum() * 0.0).backward()
+                    continue
                 with autocast:
                     logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature)  # (R, N)
                 N = logp.shape[1]
                 mask = gen.mask[micro, :N]
                 is_weight = None
-                if sampler is not model and args.tis_cap > 0:  # -- off-policy part: the sampler is a bf16 copy
+                if tis:  # -- off-policy part: the sampler is a bf16 copy
                     trainer_logp = logp.detach() if old_logp is None else old_logp[micro, :N]
                     weight = torch.where(mask, trainer_logp - gen.logprobs[micro, :N], 0.0).exp()  # p_trainer / p_sampler
                     is_weight = weight.clamp(max=args.tis_cap)
@@ -393,9 +435,10 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
             if sampler is not model:
                 with torch.no_grad():
                     for s, p in zip(sampler.parameters(), model.parameters()):
-                        s.copy_(p)
+                        s.copy_(distributed.full_tensor(p))  # sharded: gathered by every rank
             done["grad_norms"].append(grad_norm)
             done["update_s"] += timer()
+        dev, dev_tokens = distributed.all_sum(dev, dev_tokens)
         done["ratio_dev"].append(dev / max(1, dev_tokens))
     return done
 
@@ -451,7 +494,8 @@ def evaluate(sampler, eval_sets, tokenizer, args, reward_fn):
     out = {}
     for name, (prompts, golds, synthetic) in eval_sets.items():
         greedy, sampled, carry = [], [], []
-        for s in range(0, len(prompts), args.prompts_per_step):  # chunks no larger than a training step's rows
+        starts = range(0, len(prompts), args.prompts_per_step)  # chunks no larger than a training step's rows
+        for s in (starts[k] for k in distributed.round_robin(len(starts))):  # torchrun: shared out, the same draws per chunk
             chunk, gold = prompts[s : s + args.prompts_per_step], golds[s : s + args.prompts_per_step]
             gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, temperature=0)
             texts = completions(tokenizer, gen)
@@ -461,6 +505,8 @@ def evaluate(sampler, eval_sets, tokenizer, args, reward_fn):
             gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, n, args.temperature, args.top_p, args.top_k,
                            seed=seed_of(args.seed, "eval", name, s))  # the same draws at every eval: comparable
             sampled += [reward_fn(t, gold[i // n]) == 1.0 for i, t in enumerate(completions(tokenizer, gen))]
+        if distributed.world_size() > 1:  # counts over all ranks: the same numbers as one process
+            greedy, sampled, carry = ([bool(v) for p in distributed.gather_objects(x) for v in p] for x in (greedy, sampled, carry))
         out[f"eval/{name}/greedy"] = sum(greedy) / len(greedy)
         out[f"eval/{name}/pass@1"] = sum(sampled) / len(sampled)
         if synthetic:
@@ -481,6 +527,7 @@ RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "prompts_per_
 
 def main(argv=None, reward_fn=None):
     args = get_args(argv)
+    world = distributed.setup(args)  # 1 unless torchrun started several processes
     reward_fn = reward_fn or functools.partial(math_reward, mode=args.reward_mode)
     out, log_file = start_run(args)
 
@@ -510,6 +557,8 @@ def main(argv=None, reward_fn=None):
     train_prompts, train_golds, synthetic = prepare(train_records, tokenizer, args.max_new_tokens, context, args.data or "synthetic rl")
 
     # 3. optimizer, and the state to resume from
+    if world > 1:  # each rank keeps 1/world of the weights, gradients and optimizer state (distributed.shard)
+        distributed.shard(model, args.device)
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device, betas=(0.9, 0.999))
     step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
@@ -534,20 +583,20 @@ def main(argv=None, reward_fn=None):
         record = {"step": 0, "event": "start", **evaluate(sampler, eval_sets, tokenizer, args, reward_fn)}
         log(log_file, record)
         print("step 0: " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/")))
-    bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True)
+    bar = tqdm(total=args.max_steps, initial=step, desc="grpo", dynamic_ncols=True, disable=distributed.silent_rank())
     first_step, updates, trained_tokens = step, 0, 0
     while step < args.max_steps:
         lr = lr_at(step, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        batch = [next(order) for _ in range(args.prompts_per_step)]
+        batch = distributed.block([next(order) for _ in range(args.prompts_per_step)])  # torchrun: this rank's prompts
         try:
             metrics = grpo_step(model, optimizer, [train_prompts[i] for i in batch], [train_golds[i] for i in batch], tokenizer,
                                 args, reward_fn, step, sampler, ref_model, synthetic)
         except FloatingPointError as e:
             raise FloatingPointError(f"{e}; {still_good(out, saved_step)}") from None
         step, updates, trained_tokens = step + 1, updates + metrics["updates"], trained_tokens + metrics["tokens"] * (metrics["updates"] > 0)
-        record = {"step": step, "epoch": order.epoch, "lr": lr, **metrics}
+        record = {"step": step, "epoch": order.epoch, "lr": lr, **metrics, **({"world_size": world} if world > 1 else {})}
         if args.device.startswith("cuda"):
             record["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % args.eval_every == 0 or step == args.max_steps:
@@ -572,7 +621,9 @@ def main(argv=None, reward_fn=None):
               "equals its input. Check the rewards in the log: too hard or too easy prompts, --max-new-tokens too short, "
               "or answers in a form the grader does not read (--reward-mode).")
     if args.export_hf:
-        export_hf(model, args.export_hf, tokenizer)
+        full = model if world == 1 else distributed.full_copy(model, torch.float32, "cpu")  # gathered by every rank
+        if distributed.is_main():
+            export_hf(full, args.export_hf, tokenizer)
     return model
 
 

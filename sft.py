@@ -25,6 +25,7 @@ import time
 import torch
 from tqdm import tqdm
 
+import distributed
 from checkpoint import ArgumentParser, add_model_args, check_model_args, check_run_outputs, diverged, export_hf, load_model, log, resume, run_main, save_run, start_run
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
@@ -41,7 +42,9 @@ def get_args(argv=None):
     p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
     p.add_argument("--max-len", type=int, default=None, help="longer examples are skipped (and counted); default: the context")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch")
-    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per optimizer step, over all ranks: the global batch is --batch-size x --grad-accum "
+                        "whatever the number of GPUs (torchrun: each rank takes every world-size-th micro-batch)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--min-lr-ratio", type=float, default=0.1)
     p.add_argument("--warmup", type=int, default=20)
@@ -67,6 +70,10 @@ def get_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 <= args.min_lr_ratio <= 1:
         p.error("--lr and --grad-clip must be > 0, --warmup and --weight-decay >= 0, --min-lr-ratio in [0, 1]")
+    world = distributed.env_world_size()  # under torchrun, known before anything starts
+    if args.grad_accum % world:
+        p.error(f"--grad-accum {args.grad_accum} (micro-batches per step, over all ranks) is not divisible by the "
+                f"{world} ranks: use a multiple of {world}, so that the global batch stays --batch-size x --grad-accum")
     check_run_outputs(p, args)
     return args
 
@@ -78,7 +85,7 @@ def get_args(argv=None):
 def tokenize(records, tokenizer, max_len, all_tokens, source):
     """[(where, record)] -> list of (ids, loss_mask) and the number of examples skipped for being longer than max_len."""
     examples, skipped = [], 0
-    for i, (where, r) in enumerate(tqdm(records, desc=f"tokenize {source}", delay=2, leave=False)):
+    for i, (where, r) in enumerate(tqdm(records, desc=f"tokenize {source}", delay=2, leave=False, disable=distributed.silent_rank())):
         prompt = tokenizer.encode(tokenizer.render_prompt(r["prompt"]))
         response = tokenizer.encode(r["response"])
         if not response:
@@ -132,10 +139,14 @@ def sequence_loss(model, ids, target_mask, device):
 def validation_loss(model, examples, batch_size, pad_id, device):
     model.eval()
     total, count = 0.0, 0
-    for s in range(0, len(examples), batch_size):
+    starts = range(0, len(examples), batch_size)
+    for k in distributed.lockstep(distributed.round_robin(len(starts))):  # one process: every batch, in order
+        s = starts[0 if k is None else k]  # None: this rank is out of batches but must join the others' forward
         ids, mask = collate(examples, list(range(s, min(s + batch_size, len(examples)))), pad_id, device)
         loss, n = sequence_loss(model, ids, mask, device)
-        total, count = total + loss.item(), count + n.item()
+        if k is not None:
+            total, count = total + loss.item(), count + n.item()
+    total, count = distributed.all_sum(total, count)
     model.train()
     return total / count
 
@@ -155,6 +166,7 @@ RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "all_tokens",
 
 def main(argv=None):
     args = get_args(argv)
+    world = distributed.setup(args)  # 1 unless torchrun started several processes
     out, log_file = start_run(args)
 
     # 1. the model, converted to SWA (weights in float32; bf16 autocast on GPU)
@@ -191,6 +203,8 @@ def main(argv=None):
         raise ValueError(f"nothing to train: {len(train)} examples give {batches_per_epoch} batches for --grad-accum {args.grad_accum}")
 
     # 3. optimizer, and the state to resume from
+    if world > 1:  # each rank keeps 1/world of the weights, gradients and optimizer state (distributed.shard)
+        distributed.shard(model, args.device)
     optimizer = make_optimizer(model, args.lr, args.weight_decay, args.device)
     step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
@@ -209,7 +223,7 @@ def main(argv=None):
     if val_loss is not None:
         log(log_file, {"step": 0, "event": "start", "val_loss": val_loss, "val_data": val_source})
         print(f"step 0: val loss {val_loss:.4f}")
-    bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True)
+    bar = tqdm(total=total_steps, initial=step, desc="sft", dynamic_ncols=True, disable=distributed.silent_rank())
     record, first_step, trained_tokens = {}, step, 0
     while step < total_steps:
         t0 = time.perf_counter()
@@ -217,15 +231,16 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = lr
         micro = [next(batches) for _ in range(args.grad_accum)]  # the step's micro-batches, crossing into the next epoch if needed
-        n_targets = sum(sum(train[i][1]) for idx in micro for i in idx)  # the loss is a mean over the whole step
+        # the loss is a mean over the whole step; every rank draws the same micro-batches, so this is the global count
+        n_targets = sum(sum(train[i][1]) for idx in micro for i in idx)
         tokens = sum(len(train[i][0]) for idx in micro for i in idx)  # real tokens, padding not counted
         total_loss = 0.0
-        for idx in micro:
+        for idx in micro[distributed.rank() :: world]:  # this rank's share; the ranks' gradients are summed (FSDP)
             ids, mask = collate(train, idx, pad_id, args.device)
             loss, _ = sequence_loss(model, ids, mask, args.device)
             (loss / n_targets).backward()
             total_loss = total_loss + loss.detach()  # summed on the device: one host sync per step, not per micro-batch
-        loss_value = total_loss.item() / n_targets
+        loss_value = distributed.all_sum(total_loss).item() / n_targets
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
         for what, value in (("loss", loss_value), ("gradient norm", grad_norm)):  # a diverged step is never taken
             if not math.isfinite(value):
@@ -235,6 +250,8 @@ def main(argv=None):
         step, trained_tokens = step + 1, trained_tokens + tokens
         dt = time.perf_counter() - t0
         record = {"step": step, "epoch": batches.epoch, "loss": loss_value, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens / dt, "sec": dt}
+        if world > 1:
+            record["world_size"] = world  # tokens_per_s is over all ranks
         if args.device.startswith("cuda"):
             record["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         if step % args.eval_every == 0 or step == total_steps:
@@ -249,7 +266,9 @@ def main(argv=None):
     print(f"sft: {step - first_step} updates in this run ({trained_tokens:,} tokens trained), step {step} of {total_steps}"
           + (f", loss {record['loss']:.4f}, val loss {record['val_loss']:.4f}" if "val_loss" in record else "") + f"; wrote {out}")
     if args.export_hf:
-        export_hf(model, args.export_hf, tokenizer)
+        full = model if world == 1 else distributed.full_copy(model, torch.float32, "cpu")  # gathered by every rank
+        if distributed.is_main():
+            export_hf(full, args.export_hf, tokenizer)
     return model
 
 

@@ -272,7 +272,10 @@ class Model(nn.Module):
         converts to SWA, with `full_layers` keeping full attention.
         """
         path = Path(path)
-        config = config_from_hf(read_json(path / "config.json"))
+        try:
+            config = config_from_hf(read_json(path / "config.json"))
+        except (KeyError, TypeError, ValueError) as e:  # a field missing, of the wrong type, or not supported
+            raise ValueError(f"{path / 'config.json'}: {hf_config_error(e)}") from None
         if window != "config":
             apply_window(config, window, sinks, full_layers)
         elif sinks or full_layers:
@@ -313,7 +316,13 @@ def own_name(name):
 def read_json(file):
     if not file.exists():
         raise FileNotFoundError(f"{file} not found (a Hugging Face model directory needs config.json)")
-    return json.loads(file.read_text())
+    try:
+        value = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file}: malformed JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{file}: expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def read_safetensors(path):
@@ -322,16 +331,22 @@ def read_safetensors(path):
     if single.exists():
         files = [single]
     elif index.exists():
-        files = [path / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise ValueError(f"{index}: no weight_map")
+        files = [path / f for f in sorted(set(weight_map.values()))]
     else:
         raise FileNotFoundError(f"no model.safetensors or model.safetensors.index.json in {path}")
     tensors = {}
     for file in files:
         if not file.exists():
             raise FileNotFoundError(f"weight shard {file} listed in the index is missing")
-        with safe_open(file, framework="pt") as f:
-            for name in f.keys():
-                tensors[name] = f.get_tensor(name)
+        try:
+            with safe_open(file, framework="pt") as f:
+                for name in f.keys():
+                    tensors[name] = f.get_tensor(name)
+        except Exception as e:  # truncated or not safetensors at all: safetensors' own error types
+            raise ValueError(f"{file} cannot be read ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]})") from None
     return tensors
 
 
@@ -352,6 +367,12 @@ def layer_windows_from_hf(hf, n_layers):
     return [None] * n_layers
 
 
+def hf_config_error(e):
+    if isinstance(e, KeyError):
+        return f"missing field {e.args[0]!r}"
+    return f"a field of the wrong type ({e})" if isinstance(e, TypeError) else str(e)
+
+
 def config_from_hf(hf):
     if hf.get("model_type") not in MODEL_TYPES:
         raise ValueError(f"unknown model_type {hf.get('model_type')!r}; swarr supports {MODEL_TYPES}")
@@ -361,6 +382,9 @@ def config_from_hf(hf):
     rope["rope_type"] = rope.pop("type", rope.get("rope_type", "default"))
     if rope["rope_type"] == "llama3":
         rope.setdefault("original_max_position_embeddings", hf.get("max_position_embeddings"))
+    for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
+        if not isinstance(hf[key], int) or isinstance(hf[key], bool) or hf[key] < 1:
+            raise TypeError(f"{key} must be a positive integer, got {hf[key]!r}")
     n_layers, n_heads = hf["num_hidden_layers"], hf["num_attention_heads"]
     config = Config(
         model_type=hf["model_type"],

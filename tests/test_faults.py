@@ -257,3 +257,33 @@ def test_sigkill_during_a_checkpoint_write_then_resume_equals_uninterrupted(stag
     assert cut["step"] == full["step"]
     for name, tensor in full["model"].items():
         assert torch.equal(tensor, cut["model"][name]), name
+
+
+def test_damaged_hugging_face_directories(tmp_path, char_model_dir):
+    import shutil
+
+    from model import Model
+
+    config = json.loads((char_model_dir / "config.json").read_text())
+    cases = {
+        "missing_field": ({k: v for k, v in config.items() if k != "hidden_size"}, "config.json: missing field 'hidden_size'"),
+        "string_field": ({**config, "hidden_size": "6"}, "config.json: a field of the wrong type (hidden_size must be a positive integer, got '6')"),
+    }
+    for name, (bad, message) in cases.items():
+        path = tmp_path / name
+        shutil.copytree(char_model_dir, path)
+        (path / "config.json").write_text(json.dumps(bad))
+        with pytest.raises(ValueError) as e:
+            Model.from_pretrained(path)
+        assert str(e.value) == f"{path / message}" and "\n" not in str(e.value)
+    path = tmp_path / "malformed"
+    shutil.copytree(char_model_dir, path)
+    (path / "config.json").write_text('{"model_type": "llama",')
+    with pytest.raises(ValueError, match=f"{path / 'config.json'}: malformed JSON"):
+        load_model(path)
+    path = tmp_path / "truncated"
+    shutil.copytree(char_model_dir, path)
+    weights = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(ValueError, match=f"{path / 'model.safetensors'} cannot be read"):
+        load_model(path)

@@ -316,6 +316,14 @@ def add_model_args(p, model="base_model", window="config", several=False):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_at_least_one(p, args, *names):
+    """Usage errors for counts that must be >= 1 (None: unset, a default decides)."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
 def check_model_args(p, args):
     """Usage errors of add_model_args' options, through p.error."""
     windows = args.window if isinstance(args.window, list) else [args.window]

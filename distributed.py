@@ -36,6 +36,13 @@ def env_world_size():
     return int(os.environ.get("WORLD_SIZE", "1")) if "RANK" in os.environ else 1
 
 
+def check_divisible(p, flag, value, why):
+    """A usage error unless torchrun's world size (known before anything starts) divides `value`."""
+    world = env_world_size()
+    if value % world:
+        p.error(f"{flag} {value} (over all ranks) is not divisible by the {world} ranks: use a multiple of {world} ({why})")
+
+
 def enabled():
     return dist.is_available() and dist.is_initialized()
 

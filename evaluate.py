@@ -45,7 +45,7 @@ import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, check_output, load_model
+from checkpoint import ArgumentParser, add_model_args, atomic_write, check_at_least_one, check_model_args, check_output, load_model
 from data import load_split
 from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
@@ -355,10 +355,7 @@ def parse_args(argv):
         p.error(f"--k values must be in 1..{args.samples} (the number of samples), got {args.ks}")
     if args.samples and args.temperature <= 0:
         p.error("--samples need --temperature > 0 (greedy is evaluated anyway)")
-    for name in ("max_new_tokens", "batch_size", "eval_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    check_at_least_one(p, args, "max_new_tokens", "batch_size", "eval_size")
     args.force_style = list(dict.fromkeys(args.force_style))
     if args.out:
         check_output(p, "--out", Path(f"{args.out}.json"))

@@ -39,8 +39,8 @@ import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import (ArgumentParser, add_model_args, check_model_args, check_run_outputs, export_hf, load_model, log, resume,
-                        run_main, save_run, start_run, still_good)
+from checkpoint import (ArgumentParser, add_model_args, check_at_least_one, check_model_args, check_run_outputs, export_hf, load_model,
+                        log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import Generation, completions, generate
@@ -110,18 +110,13 @@ def get_args(argv=None):
         p.error(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
-    for name in ("prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every", "eval_size",
-                 "eval_samples", "save_every"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    check_at_least_one(p, args, "prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every",
+                       "eval_size", "eval_samples", "save_every")
     if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
         p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
         p.error("--lr and --grad-clip must be > 0, --warmup, --weight-decay and --top-k >= 0, --top-p in (0, 1]")
-    world = distributed.env_world_size()  # under torchrun, known before anything starts
-    if args.prompts_per_step % world:
-        p.error(f"--prompts-per-step {args.prompts_per_step} (over all ranks) is not divisible by the {world} ranks: "
-                f"use a multiple of {world} (a prompt's group never spans ranks)")
+    distributed.check_divisible(p, "--prompts-per-step", args.prompts_per_step, "a prompt's group never spans ranks")
     check_run_outputs(p, args)
     return args
 

@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import ArgumentParser, add_model_args, check_model_args, check_run_outputs, diverged, export_hf, load_model, log, resume, run_main, save_run, start_run
+from checkpoint import ArgumentParser, add_model_args, check_at_least_one, check_model_args, check_run_outputs, diverged, export_hf, load_model, log, resume, run_main, save_run, start_run
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
 from model import compile_for_training, make_optimizer, token_logprobs
@@ -64,16 +64,11 @@ def get_args(argv=None):
     p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
     args = p.parse_args(argv)
     check_model_args(p, args)
-    for name in ("batch_size", "grad_accum", "epochs", "eval_every", "eval_size", "save_every", "max_steps", "max_len"):
-        value = getattr(args, name)
-        if value is not None and value < 1:  # max_steps / max_len None: the epochs / the model's context
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    # max_steps / max_len None: the epochs / the model's context decide
+    check_at_least_one(p, args, "batch_size", "grad_accum", "epochs", "eval_every", "eval_size", "save_every", "max_steps", "max_len")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 <= args.min_lr_ratio <= 1:
         p.error("--lr and --grad-clip must be > 0, --warmup and --weight-decay >= 0, --min-lr-ratio in [0, 1]")
-    world = distributed.env_world_size()  # under torchrun, known before anything starts
-    if args.grad_accum % world:
-        p.error(f"--grad-accum {args.grad_accum} (micro-batches per step, over all ranks) is not divisible by the "
-                f"{world} ranks: use a multiple of {world}, so that the global batch stays --batch-size x --grad-accum")
+    distributed.check_divisible(p, "--grad-accum", args.grad_accum, "so that the global batch stays --batch-size x --grad-accum")
     check_run_outputs(p, args)
     return args
 

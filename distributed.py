@@ -18,6 +18,7 @@ need for it, in one place.
 - all_sum / all_max / gather_objects: the reductions of counts and metrics; lockstep(): every rank
   runs as many forwards as the busiest one, since FSDP's gathers and reductions are collective.
 """
+import dataclasses
 import os
 import sys
 import time
@@ -277,3 +278,20 @@ def full_copy(model, dtype, device):
     copy.load_weights({hf_name(k): v for k, v in weights.items()}, device, dtype)  # rotary frequencies stay float32
     copy.impl = model.impl
     return copy.eval().requires_grad_(False)
+
+
+def gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s):
+    """Every rank's rollout, rewards and update sums, merged as one process would have them (for step_metrics)."""
+    parts = gather_objects((gen.tokens.cpu(), gen.logprobs.cpu(), gen.mask.cpu(), gen.truncated.cpu(), texts,
+                                        rewards, keep, zero_std, done, gen_s, reward_s))
+    N = max(p[0].shape[1] for p in parts)
+    pad = lambda t: torch.nn.functional.pad(t, (0, N - t.shape[1]))  # (B_r, N_r) -> (B_r, N): rows end where their mask does
+    gen = dataclasses.replace(gen, tokens=torch.cat([pad(p[0]) for p in parts]), logprobs=torch.cat([pad(p[1]) for p in parts]),
+                              mask=torch.cat([pad(p[2]) for p in parts]), truncated=torch.cat([p[3] for p in parts]), prompt_rows=None)
+    merged = dict(parts[0][8])
+    for key in ("loss", "clipped", "kl", "tis_weight", "tis_capped", "train_tokens"):  # sums over ranks
+        merged[key] = sum(p[8][key] for p in parts)
+    merged["diff_by_pos"] = {k: [sum(p[8]["diff_by_pos"][k][i] for p in parts) for i in (0, 1)] for k in merged["diff_by_pos"]}
+    merged["fwd_s"], merged["update_s"] = max(p[8]["fwd_s"] for p in parts), max(p[8]["update_s"] for p in parts)
+    return (gen, [t for p in parts for t in p[4]], torch.cat([p[5] for p in parts]), torch.cat([p[6] for p in parts]),
+            torch.cat([p[7] for p in parts]), merged, max(p[9] for p in parts), max(p[10] for p in parts))

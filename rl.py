@@ -41,9 +41,9 @@ from tqdm import tqdm
 import distributed
 from checkpoint import (ArgumentParser, add_model_args, check_at_least_one, check_model_args, check_run_outputs, export_hf, load_model,
                         log, resume, run_main, save_run, start_run, still_good)
-from data import EpochIterator, hold_out, load_split
+from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
-from generate import Generation, completions, generate
+from generate import completions, generate
 from model import compile_for_training, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
@@ -145,12 +145,6 @@ def prepare(records, tokenizer, max_new_tokens, context, source):
     if not prompts:
         raise ValueError(f"{source}: no usable prompts ({len(bad)} without a parseable gold answer, {too_long} too long)")
     return prompts, golds, is_synthetic([r for _, r in records])
-
-
-def epoch_order(n, seed, epoch):
-    order = list(range(n))
-    random.Random(f"{seed}/{epoch}").shuffle(order)
-    return order
 
 
 DIFF_BINS = ((0, 256), (256, 1024), (1024, 4096), (4096, 1 << 30))  # response positions logp_diff is reported by
@@ -309,25 +303,8 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     advantages, keep, zero_std = group_advantages(rewards, gen, args)
     done = update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler, ref_model, timer)
     if distributed.world_size() > 1:  # the metrics of the whole step: every rank's rows, in rank order
-        gen, texts, rewards, keep, zero_std, done, gen_s, reward_s = gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s)
+        gen, texts, rewards, keep, zero_std, done, gen_s, reward_s = distributed.gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s)
     return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
-
-
-def gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s):
-    """Every rank's rollout, rewards and update sums, merged as one process would have them (for step_metrics)."""
-    parts = distributed.gather_objects((gen.tokens.cpu(), gen.logprobs.cpu(), gen.mask.cpu(), gen.truncated.cpu(), texts,
-                                        rewards, keep, zero_std, done, gen_s, reward_s))
-    N = max(p[0].shape[1] for p in parts)
-    pad = lambda t: torch.nn.functional.pad(t, (0, N - t.shape[1]))  # (B_r, N_r) -> (B_r, N): rows end where their mask does
-    gen = Generation(torch.cat([pad(p[0]) for p in parts]), torch.cat([pad(p[1]) for p in parts]),
-                     torch.cat([pad(p[2]) for p in parts]), torch.cat([p[3] for p in parts]), None)
-    merged = dict(parts[0][8])
-    for key in ("loss", "clipped", "kl", "tis_weight", "tis_capped", "train_tokens"):  # sums over ranks
-        merged[key] = sum(p[8][key] for p in parts)
-    merged["diff_by_pos"] = {k: [sum(p[8]["diff_by_pos"][k][i] for p in parts) for i in (0, 1)] for k in merged["diff_by_pos"]}
-    merged["fwd_s"], merged["update_s"] = max(p[8]["fwd_s"] for p in parts), max(p[8]["update_s"] for p in parts)
-    return (gen, [t for p in parts for t in p[4]], torch.cat([p[5] for p in parts]), torch.cat([p[6] for p in parts]),
-            torch.cat([p[7] for p in parts]), merged, max(p[9] for p in parts), max(p[10] for p in parts))
 
 
 def rollout(sampler, prompts, tokenizer, args, step):

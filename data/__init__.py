@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl", "load_split", "hold_out", "EpochIterator"]
+__all__ = ["read_jsonl", "iter_jsonl", "write_jsonl", "load_split", "hold_out", "epoch_order", "EpochIterator"]
 
 
 def iter_jsonl(path, need=("prompt", "answer")) -> Iterator[tuple[int, dict]]:
@@ -123,6 +123,13 @@ def hold_out(records, n, seed):
         raise ValueError(f"cannot hold out {n} of {len(records)} records and still train on some: lower --eval-size or give --eval-data")
     held = set(random.Random(f"hold-out/{seed}").sample(range(len(records)), n))
     return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
+
+
+def epoch_order(n, seed, epoch):
+    """0..n-1 in a seeded order of its own per epoch."""
+    order = list(range(n))
+    random.Random(f"{seed}/{epoch}").shuffle(order)
+    return order
 
 
 class EpochIterator:

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from swa_attention import check_window, recompile_budget, sliding_window_attention
+from swa_attention import bucket_length, check_window, recompile_budget, sliding_window_attention
 
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ROPE_TYPES = ("default", "linear", "llama3")
@@ -234,6 +234,7 @@ class Model(nn.Module):
         self.impl = "auto"  # attention implementation, see swa_attention.py
         self.checkpointing = False  # activation checkpointing per block, for long sequences
         self.head_logprobs = head_logprobs  # token_logprobs' head; compile_for_training swaps in a compiled one
+        self.pad_to_buckets = False  # token_logprobs pads lengths to swa_attention.bucket_length (compile_for_training)
 
     def set_window(self, window=None, sinks=0, full_layers=()):
         """Switch attention in place (SA -> SWA conversion is only this: the weights do not change)."""
@@ -483,6 +484,9 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
     # compiled blocks (compile_for_training) keep a compilation per window x grad mode x static or
     # symbolic length (measured: 8 for one window + full layers, with and without grad), which is
     # already torch's default limit: past it the blocks would run eagerly. Raised for this call.
+    T = input_ids.shape[1]
+    if model.pad_to_buckets:  # compile_for_training(static=True): every length runs as its bucket's static shape
+        input_ids = F.pad(input_ids, (0, bucket_length(T) - T))  # right padding changes nothing before it
     with torch._dynamo.config.patch(**recompile_budget()):
         hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
         targets = input_ids[:, 1:]  # (B, T - 1)
@@ -494,7 +498,7 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
                 out.append(torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
             else:
                 out.append(model.head_logprobs(model.lm_head, h, t, temperature))
-    return torch.cat(out, dim=1)
+    return torch.cat(out, dim=1)[:, : T - 1]  # (B, T - 1), without the padding
 
 
 def head_logprobs(lm_head, hidden, targets, temperature):
@@ -502,7 +506,7 @@ def head_logprobs(lm_head, hidden, targets, temperature):
     return logits.log_softmax(-1).gather(-1, targets[..., None])[..., 0]
 
 
-def compile_for_training(model):
+def compile_for_training(model, static=False):
     """
     torch.compile each block and the head's log-probs (sft.py / rl.py --compile). Eager, a block
     is ~40 kernels around its matrix products (float32 norms, rotary, bias, SwiGLU, residuals) and
@@ -515,10 +519,14 @@ def compile_for_training(model):
     measured on the CPU: no compilation after the second of 12 lengths). flex attention is not
     part of these graphs: it runs as its own compiled region with its lengths rounded up to a few
     static buckets (swa_attention.flex_attention), as dynamic shapes do not build for it.
+    static=True instead pads every sequence to its bucket (token_logprobs) and compiles the blocks
+    for each bucket's static shape: more compilations (one per bucket), kernels specialised to
+    each shape (benchmarks/bench_sft.py --varied --static compares the two on the GPU).
     """
     for layer in model.layers:
-        layer.compile()
-    model.head_logprobs = torch.compile(head_logprobs)
+        layer.compile(dynamic=False if static else None)
+    model.head_logprobs = torch.compile(head_logprobs, dynamic=False if static else None)
+    model.pad_to_buckets = static
 
 
 def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):

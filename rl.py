@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, add_model_args, check_at_least_one, chec
                         log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
-from generate import completions, generate
+from generate import completions, generate, kv_cache_bytes
 from model import compile_for_training, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
@@ -262,6 +262,20 @@ def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
 
 
 FILLER = torch.tensor([0])  # the row an empty turn runs (every rank has at least one group): its result is thrown away
+
+
+def check_rollout_memory(sampler, prompts, args):
+    """On a GPU: a step's KV cache (its rows x the longest prompt + --max-new-tokens) must fit in the free
+    memory, or the run stops now, before any work, rather than out of memory mid-rollout."""
+    if not str(args.device).startswith("cuda"):
+        return
+    rows = args.prompts_per_step // distributed.world_size() * args.group_size
+    needed = rows * kv_cache_bytes(sampler.config, max(map(len, prompts)) + args.max_new_tokens, sampler.embed_tokens.weight.element_size())
+    free = torch.cuda.mem_get_info()[0]
+    if needed > free:
+        raise ValueError(f"a rollout of {rows} rows x (longest prompt + --max-new-tokens {args.max_new_tokens}) needs "
+                         f"{needed / 2**30:.1f} GiB of KV cache, {free / 2**30:.1f} GiB are free: lower --prompts-per-step, "
+                         "--group-size or --max-new-tokens, or use a window (its layers keep only W positions)")
 
 
 def make_sampler(model, device):
@@ -542,6 +556,7 @@ def main(argv=None, reward_fn=None):
         print("note: --compile on CPU compiles the decode step only (the policy samples itself there)")
     elif args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
         compile_for_training(model)
+    check_rollout_memory(sampler, train_prompts, args)
 
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})

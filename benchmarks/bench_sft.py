@@ -26,6 +26,7 @@ parser.add_argument("--reps", type=int, default=5)
 parser.add_argument("--varied", type=int, default=0,
                     help="then N steps of swarr --compile at lengths drawn from 1k-16k (a real run's batches), against T=4096")
 parser.add_argument("--skip-peers", action="store_true", help="time swarr only (no transformers rows)")
+parser.add_argument("--static", action="store_true", help="with --varied: also compile_for_training(static=True), padded to buckets")
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 device = "cuda"
@@ -127,18 +128,19 @@ for T in [int(t) for t in args.lengths.split(",")]:
         rows.append((T, checkpointing, name, tps, mfu, mem, tps / peer))
         print(f"  T={T:6d} {name:34s} {tps:9.0f} tokens/s  MFU {mfu:5.1%}  peak {mem:5.1f} GiB  {tps / peer:4.2f}x best transformers")
 
-if args.varied:  # every batch of a real run has its own length: compiled paths must not recompile (or fall back) per length
+def run_varied(model, label):
+    """args.varied steps at lengths drawn from 1k-16k; the steps that compiled something are left out of the rate."""
     import random
 
     compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
     rng = random.Random(0)
     lengths = [rng.randint(1024, 16384) for _ in range(args.varied)]
-    compiled.train()
-    compiled.checkpointing = False
+    model.train()
+    model.checkpointing = False
 
     def varied_step(T):
-        compiled.zero_grad(set_to_none=True)
-        ours_loss(compiled, torch.randint(0, 151000, (1, T), device=device)).backward()
+        model.zero_grad(set_to_none=True)
+        ours_loss(model, torch.randint(0, 151000, (1, T), device=device)).backward()
 
     before, timed, compiling = compilations(), [], 0
     for i, T in enumerate(lengths):
@@ -152,12 +154,24 @@ if args.varied:  # every batch of a real run has its own length: compiled paths 
             compiling += 1
         else:
             timed.append((T, seconds))
-        print(f"  varied step {i + 1:3d}: T={T:5d}  {T / seconds:8.0f} tokens/s  compilations so far {compilations() - before}", flush=True)
+        print(f"  {label} varied step {i + 1:3d}: T={T:5d}  {T / seconds:8.0f} tokens/s  {seconds:6.2f} s  "
+              f"compilations so far {compilations() - before}", flush=True)
     tps = sum(T for T, _ in timed) / sum(s for _, s in timed)
     fixed = next(tps for T, ck, name, tps, *_ in rows if T == 4096 and name.startswith("swarr --compile"))
-    print(f"varied lengths 1024-16384: {len(timed)} steps that compiled nothing ({compiling} did, once per new bucket): "
+    print(f"{label}: varied lengths 1024-16384: {len(timed)} steps that compiled nothing ({compiling} did): "
           f"{tps:.0f} tokens/s, {tps / fixed:.2f}x the fixed T=4096 rate {fixed:.0f}; {compilations() - before} compilations "
-          f"in all, peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+          f"in all, peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB", flush=True)
+
+
+if args.varied:  # every batch of a real run has its own length: compiled paths must not recompile (or fall back) per length
+    if args.static:  # compile_for_training(static=True): padded to buckets, static shapes per bucket
+        del ours
+        static = ours_from(hf, big, args.window)
+        compile_for_training(static, static=True)
+        run_varied(static, "static buckets")
+        del static
+        torch.cuda.empty_cache()
+    run_varied(compiled, "symbolic length")
 
 table = ["| T | act. ckpt | implementation | tokens/s | MFU (6N, 989 TFLOP/s) | peak GiB | vs best transformers |", "|---|---|---|---|---|---|---|"]
 for T, ck, name, tps, mfu, mem, ratio in rows:

@@ -303,3 +303,20 @@ def test_bad_windows():
     with pytest.raises(ValueError, match="CUDA"):
         model.impl = "flex"
         model(torch.zeros(1, 8, dtype=torch.long))
+
+
+def test_padding_to_a_bucket_changes_no_log_prob():
+    """token_logprobs with pad_to_buckets (compile_for_training(static=True)) against the same model unpadded, float64."""
+    torch.manual_seed(0)
+    config = Config(model_type="qwen2", vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=512)
+    model = Model(config).double()
+    model.set_window(6, sinks=1, full_layers=(1,))
+    for T in (5, 129, 200):  # padded to 128, 256, 256
+        ids = torch.randint(0, 97, (2, T))
+        model.pad_to_buckets = False
+        plain = token_logprobs(model, ids)
+        model.pad_to_buckets = True
+        padded = token_logprobs(model, ids)
+        assert padded.shape == plain.shape == (2, T - 1)
+        torch.testing.assert_close(padded, plain, rtol=0, atol=1e-12)

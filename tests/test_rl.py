@@ -315,3 +315,16 @@ def test_a_run_that_learned_nothing_says_so(run_files, capsys):
     rl.main(command(run_files, "--max-steps", "2", "--out", str(run_files / "learned.pt")), reward_fn=toy_reward)
     out = capsys.readouterr().out
     assert "WARNING" not in out and "grpo: 0 updates" not in out
+
+
+def test_a_rollout_that_cannot_fit_stops_before_any_work(monkeypatch):
+    model = toy_model()
+    args = toy_args("--max-new-tokens", "100")
+    args.device = "cuda"  # the check runs on GPUs only: pretend, with 1 MiB free
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**20, 2**30))
+    needed = 64 * rl.kv_cache_bytes(model.config, 10 + 100, 4)  # 8 prompts x 8 samples, the longest prompt 10 tokens
+    assert needed > 2**20  # (2 layers x 2 kv heads x 8 dims x k, v x 4 bytes x 110 positions x 64 rows = 1.7 MiB)
+    with pytest.raises(ValueError, match=r"a rollout of 64 rows x \(longest prompt \+ --max-new-tokens 100\) needs .* GiB of KV cache"):
+        rl.check_rollout_memory(model, [[1] * 10, [2] * 3], args)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**40, 2**40))
+    rl.check_rollout_memory(model, [[1] * 10], args)  # fits: nothing said

@@ -78,8 +78,13 @@ def checkpoint_tokenizer(ckpt, path):
 def export_hf(model, directory, tokenizer=None):
     """
     A Hugging Face directory transformers loads with the same attention (model.config_to_hf): the
-    weights as model.safetensors, config.json, and the tokenizer's files copied beside them.
+    weights as model.safetensors, config.json, and the tokenizer's files copied beside them. Under
+    torchrun every rank calls it (the shards are gathered by all) and rank 0 writes.
     """
+    if distributed.sharded(model):
+        model = distributed.full_copy(model, torch.float32, "cpu")
+    if not distributed.is_main():
+        return
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     hf, renamed = config_to_hf(model.config)

@@ -608,9 +608,7 @@ def main(argv=None, reward_fn=None):
               "equals its input. Check the rewards in the log: too hard or too easy prompts, --max-new-tokens too short, "
               "or answers in a form the grader does not read (--reward-mode).")
     if args.export_hf:
-        full = model if world == 1 else distributed.full_copy(model, torch.float32, "cpu")  # gathered by every rank
-        if distributed.is_main():
-            export_hf(full, args.export_hf, tokenizer)
+        export_hf(model, args.export_hf, tokenizer)
     return model
 
 

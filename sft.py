@@ -261,9 +261,7 @@ def main(argv=None):
     print(f"sft: {step - first_step} updates in this run ({trained_tokens:,} tokens trained), step {step} of {total_steps}"
           + (f", loss {record['loss']:.4f}, val loss {record['val_loss']:.4f}" if "val_loss" in record else "") + f"; wrote {out}")
     if args.export_hf:
-        full = model if world == 1 else distributed.full_copy(model, torch.float32, "cpu")  # gathered by every rank
-        if distributed.is_main():
-            export_hf(full, args.export_hf, tokenizer)
+        export_hf(model, args.export_hf, tokenizer)
     return model
 
 

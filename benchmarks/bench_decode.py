@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from checkpoint import atomic_write, layers_arg, load_model, run_main  # noqa: E402
+from checkpoint import ArgumentParser, atomic_write, layers_arg, load_model, run_main  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
 from model import CONFIGS, Model, attention_label, config_from_hf  # noqa: E402
 
@@ -136,7 +136,7 @@ def first_line(e):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="a Hugging Face directory or a swarr .pt checkpoint")
     p.add_argument("--config", default=None, help=f"random weights of a built-in shape {list(CONFIGS)} or of a config.json")
     p.add_argument("--window", type=int, default=4096, help="the SWA row's window (SA is always measured)")

@@ -41,3 +41,14 @@ def test_reports_oom_and_goes_on(monkeypatch):
     assert [bool(r.get("oom")) for r in rows] == [False, True, True, False, False, False]
     table = "\n".join(bench_decode.efficiency_table(rows))
     assert "| tiny | full | 64 | OOM | OOM | OOM |" in table and "| tiny | W=8 | 128 |" in table
+
+
+def test_argument_errors_are_one_line(capsys):
+    import pytest
+
+    for argv, message in ((["--config", "gpt-5"], "neither a built-in shape"), (["--window", "none", "--config", "qwen2.5-1.5b"], "--window"),
+                          ([], "give --model or --config")):
+        with pytest.raises(SystemExit) as e:
+            bench_decode.main(argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and message in err and err.startswith("error: ") and err.count("\n") == 1, err

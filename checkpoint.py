@@ -57,6 +57,10 @@ def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dty
         model, ckpt = load_checkpoint(path, device, dtype)
         if window != "config":
             model.set_window(window, sinks, full_layers)
+    context = model.config.max_position_embeddings
+    if isinstance(window, int) and window > context:  # every position would see every other: a mistake, not SWA
+        raise ValueError(f"window {window} is larger than the context of {path} ({context} positions): that is full attention "
+                         "(--window none) or a window that was meant smaller")
     tokenizer = Tokenizer(path) if path.is_dir() else checkpoint_tokenizer(ckpt, path)
     check_tokenizer(tokenizer, model)
     return model, tokenizer

@@ -67,3 +67,11 @@ def test_model_flag_errors_are_one_line_naming_the_flag(argv, message, capsys):
         parse(argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and err == f"error: {message}\n"
+
+
+def test_a_window_larger_than_the_context_is_refused(tmp_path):
+    export_hf(tiny_model("full"), tmp_path / "m")
+    write_tokenizer(tmp_path / "m")
+    with pytest.raises(ValueError, match=r"window 600 is larger than the context of .* \(512 positions\)"):
+        load_model(tmp_path / "m", window=600)
+    assert load_model(tmp_path / "m", window=512)[0].config.layer_windows == [512] * 3

@@ -204,7 +204,7 @@ def main(argv=None):
     step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
-        step, epoch, pos, saved_step = ckpt["step"], ckpt["epoch"], ckpt["pos"], ckpt["step"]
+        step, epoch, pos, saved_step = ckpt["step"], ckpt["epoch"], ckpt.get("pos", ckpt.get("batch_pos")), ckpt["step"]  # batch_pos: checkpoints before 2026-12
     batches = EpochIterator(lambda e: epoch_batches(train, args.batch_size, args.seed, e), epoch, pos)
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})

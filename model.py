@@ -17,6 +17,7 @@ rename, not a conversion table. Also here: the shapes of real checkpoints (CONFI
 benchmarks with random weights), the training-side head (token_logprobs), the optimizer and
 torch.compile for training. Writing files is checkpoint.py's.
 """
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -527,6 +528,13 @@ def compile_for_training(model, static=False):
         layer.compile(dynamic=False if static else None)
     model.head_logprobs = torch.compile(head_logprobs, dynamic=False if static else None)
     model.pad_to_buckets = static
+
+
+def inference_copy(model, dtype):
+    """A frozen copy in `dtype`; the rotary frequencies stay float32 (`.to(dtype)` would round them)."""
+    copied = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
+    copied.inv_freq = model.inv_freq.clone()
+    return copied
 
 
 def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):

@@ -28,7 +28,6 @@ Writes out/rl.pt atomically every --save-every steps and at the end; --resume co
 JSON-lines log beside it.
 """
 import argparse
-import copy
 import functools
 import math
 import random
@@ -44,7 +43,7 @@ from checkpoint import (ArgumentParser, add_model_args, check_at_least_one, chec
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
-from model import compile_for_training, make_optimizer, token_logprobs
+from model import compile_for_training, inference_copy, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -290,13 +289,6 @@ def make_sampler(model, device):
     if distributed.sharded(model):  # several ranks: full weights gathered from the shards, refreshed the same way
         return distributed.full_copy(model, torch.bfloat16 if str(device).startswith("cuda") else torch.float32, device)
     return inference_copy(model, torch.bfloat16) if str(device).startswith("cuda") else model
-
-
-def inference_copy(model, dtype):
-    """A frozen copy in `dtype`; the rotary frequencies stay float32 (`.to(dtype)` would round them)."""
-    copied = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
-    copied.inv_freq = model.inv_freq.clone()
-    return copied
 
 
 def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step, sampler=None, ref_model=None, synthetic=False):

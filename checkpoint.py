@@ -244,6 +244,16 @@ def still_good(out, saved_step):
     return f"the last good checkpoint is {out} (step {saved_step})" if saved_step is not None else "no checkpoint of this run was written"
 
 
+def add_run_args(p, out):
+    """A training stage's run, the same flags in sft.py and rl.py; check_run_outputs checks them."""
+    p.add_argument("--out", default=out, help=f"the checkpoint (default: {out})")
+    p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
+    p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
+    p.add_argument("--resume", action="store_true", help="continue from --out exactly (optimizer, data position, RNG)")
+    p.add_argument("--overwrite", action="store_true", help="start a new run over an existing --out (and append to its log)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def check_run_outputs(p, args):
     """sft.py / rl.py: refuse to clobber a run, and test-write every output before any model is loaded."""
     out = Path(args.out)

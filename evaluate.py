@@ -51,6 +51,7 @@ from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
 from model import attention_label
 from reward import extract_answer, is_equiv, normalize, parse_gold
+from tokenizer import first_line
 
 STYLES = ("free", *MARKERS)  # free: no marker, the model picks its style
 
@@ -173,7 +174,9 @@ def summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthet
     texts = [[marker + text for text, _, _ in o] for o in outs]  # a forced marker is part of the response
     answers = [[extract_answer(t) for t in ts] for ts in texts]  # strict: what the RL reward trusts
     correct = [[is_equiv(a, gold) for a in ans] for ans, gold in zip(answers, golds)]
-    flexible = [is_equiv(extract_answer(t, mode="flexible"), gold) for ts, gold in zip(texts, golds) for t in ts]
+    # flexible mode differs only where strict found nothing: grade again just those (the last number, or math span)
+    flexible = [ok if a is not None else is_equiv(extract_answer(t, mode="flexible"), gold)
+                for ts, ans, oks, gold in zip(texts, answers, correct, golds) for t, a, ok in zip(ts, ans, oks)]
     lengths = [m + n for o, m in zip(outs, marker_tokens) for _, n, _ in o]
     flat = [t for ts in texts for t in ts]
     stats = {
@@ -304,10 +307,6 @@ def write_report(prefix, markdown, data):
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(f"{prefix}.md", lambda f: Path(f).write_text(markdown))
     atomic_write(f"{prefix}.json", lambda f: Path(f).write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def first_line(e):
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def device_name(device):

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 
 from swa_attention import bucket_length, check_window, recompile_budget, sliding_window_attention
+from tokenizer import first_line
 
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 ROPE_TYPES = ("default", "linear", "llama3")
@@ -348,7 +349,7 @@ def read_safetensors(path):
                 for name in f.keys():
                     tensors[name] = f.get_tensor(name)
         except Exception as e:  # truncated or not safetensors at all: safetensors' own error types
-            raise ValueError(f"{file} cannot be read ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]})") from None
+            raise ValueError(f"{file} cannot be read ({type(e).__name__}: {first_line(e)})") from None
     return tensors
 
 

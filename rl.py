@@ -38,8 +38,8 @@ import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import (ArgumentParser, add_model_args, check_at_least_one, check_model_args, check_run_outputs, export_hf, load_model,
-                        log, resume, run_main, save_run, start_run, still_good)
+from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_least_one, check_model_args, check_run_outputs,
+                        export_hf, load_model, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
@@ -51,11 +51,9 @@ def get_args(argv=None):
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p, model="out/sft.pt")
     p.add_argument("--init", dest="model", help=argparse.SUPPRESS)  # the old name of --model
+    add_run_args(p, out="out/rl.pt")
     p.add_argument("--data", default=None, help="RL prompts, JSON lines with prompt and answer; default: the synthetic RL split")
     p.add_argument("--eval-data", default=None, help="comma-separated JSON-lines files; default: the synthetic validation problems of the RL difficulties")
-    p.add_argument("--out", default="out/rl.pt")
-    p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
-    p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl (out/rl.jsonl)")
     # sampling
     p.add_argument("--prompts-per-step", type=int, default=8,
                    help="P, over all ranks; P * G samples per step (8 * 8 fits a CPU); torchrun: P / ranks prompts' groups per rank")
@@ -92,24 +90,19 @@ def get_args(argv=None):
                         "completion), so that a group of long responses does not run out of memory; 0: off")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile training blocks and the decode step (GPU)")
-    # evaluation, checkpoints
+    # evaluation during training
     p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--eval-size", type=int, default=64, help="prompts per eval file")
     p.add_argument("--eval-samples", type=int, default=4, help="samples per prompt for sampled pass@1")
     p.add_argument("--save-every", type=int, default=50)
-    p.add_argument("--resume", action="store_true", help="continue from --out")
-    p.add_argument("--overwrite", action="store_true", help="start a new run over an existing --out (and append to its log)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
     args = p.parse_args(argv)
     check_model_args(p, args)
     if args.group_size < 2:
         p.error(f"--group-size must be >= 2 (GRPO's baseline is the mean of a prompt's samples), got {args.group_size}")
-    if args.max_new_tokens < 1:
-        p.error(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
-    check_at_least_one(p, args, "prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every",
+    check_at_least_one(p, args, "max_new_tokens", "prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every",
                        "eval_size", "eval_samples", "save_every")
     if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
         p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
@@ -385,8 +378,8 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
                     trainer_logp = logp.detach() if old_logp is None else old_logp[micro, :N]
                     weight = torch.where(mask, trainer_logp - gen.logprobs[micro, :N], 0.0).exp()  # p_trainer / p_sampler
                     is_weight = weight.clamp(max=args.tis_cap)
-                    done["tis_weight"] += (is_weight * mask).sum().item()
-                    done["tis_capped"] += ((weight > args.tis_cap) & mask).sum().item()
+                    w, capped = torch.stack([(is_weight * mask).sum(), ((weight > args.tis_cap) & mask).sum()]).tolist()
+                    done["tis_weight"], done["tis_capped"] = done["tis_weight"] + w, done["tis_capped"] + int(capped)
                 loss, stats = policy_loss(logp, None if old_logp is None else old_logp[micro, :N], advantages[micro], mask,
                                           args.clip_low, args.clip_high, mb_tokens,
                                           None if ref_logp is None else ref_logp[micro, :N], args.kl_beta, is_weight)
@@ -397,9 +390,10 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
                 done["update_s"] += timer()
                 if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's,
                     diff = (logp.detach() - gen.logprobs[micro, :N]).abs() * mask  # by position in the response
-                    for lo, hi in DIFF_BINS:
-                        done["diff_by_pos"][f"{lo}-{hi}"][0] += diff[:, lo:hi].sum().item()
-                        done["diff_by_pos"][f"{lo}-{hi}"][1] += int(mask[:, lo:hi].sum())
+                    bins = torch.stack([torch.stack([diff[:, lo:hi].sum(), mask[:, lo:hi].sum()]) for lo, hi in DIFF_BINS]).tolist()
+                    for (lo, hi), (d, n) in zip(DIFF_BINS, bins):  # one copy to the host, not one per bin
+                        done["diff_by_pos"][f"{lo}-{hi}"][0] += d
+                        done["diff_by_pos"][f"{lo}-{hi}"][1] += int(n)
                 done["loss"] += loss.item() * mb_tokens
                 done["clipped"] += stats["clipped"]
                 done["kl"] += stats.get("kl", 0.0)
@@ -512,8 +506,8 @@ def main(argv=None, reward_fn=None):
     # 1. the policy, with the SFT checkpoint's window unless --window overrides it (fp32 weights; bf16 autocast on GPU)
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
-    ref_model = None
-    if args.kl_beta > 0:  # the frozen initial policy, only when a KL penalty needs it
+    ref_model = None  # the frozen initial policy, only when a KL penalty needs it
+    if args.kl_beta > 0:
         ref_model = inference_copy(model, torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
 
     # 2. prompts and gold answers
@@ -594,11 +588,9 @@ def main(argv=None, reward_fn=None):
     print(f"grpo: {updates} updates in {step - first_step} steps of this run ({trained_tokens:,} completion tokens trained), "
           f"step {step} of {args.max_steps}; " + ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.startswith("eval/"))
           + f"; wrote {out}")
-    if updates == 0 and step > first_step:
-        print(f"WARNING: no update was made: in every step every group's {args.group_size} samples scored alike "
-              f"(zero reward variance{', or all were cut at --max-new-tokens' if args.mask_truncated else ''}), so {out} "
-              "equals its input. Check the rewards in the log: too hard or too easy prompts, --max-new-tokens too short, "
-              "or answers in a form the grader does not read (--reward-mode).")
+    if updates == 0 and step > first_step:  # every group's samples scored alike (or, with --mask-truncated, were cut)
+        print(f"WARNING: no update was made, so {out} equals its input. Check the rewards in the log: too hard or too easy "
+              "prompts, --max-new-tokens too short, or answers in a form the grader does not read (--reward-mode).")
     if args.export_hf:
         export_hf(model, args.export_hf, tokenizer)
     return model

@@ -26,7 +26,8 @@ import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import ArgumentParser, add_model_args, check_at_least_one, check_model_args, check_run_outputs, diverged, export_hf, load_model, log, resume, run_main, save_run, start_run
+from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_least_one, check_model_args, check_run_outputs,
+                        diverged, export_hf, load_model, log, resume, run_main, save_run, start_run)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
 from model import compile_for_training, make_optimizer, token_logprobs
@@ -35,10 +36,9 @@ from model import compile_for_training, make_optimizer, token_logprobs
 def get_args(argv=None):
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p, window=str(DEFAULT_TASK["window"]))
+    add_run_args(p, out="out/sft.pt")
     p.add_argument("--data", default=None, help="training JSON lines; default: the synthetic task's SFT split")
     p.add_argument("--eval-data", "--val-data", default=None, help="validation JSON lines; default: the synthetic val split")
-    p.add_argument("--out", default="out/sft.pt")
-    p.add_argument("--export-hf", default=None, help="also write a Hugging Face directory here")
     p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
     p.add_argument("--max-len", type=int, default=None, help="longer examples are skipped (and counted); default: the context")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch")
@@ -55,13 +55,9 @@ def get_args(argv=None):
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--eval-size", "--val-size", type=int, default=256, help="validation examples")
     p.add_argument("--save-every", type=int, default=100)
-    p.add_argument("--resume", action="store_true", help="continue from --out")
-    p.add_argument("--overwrite", action="store_true", help="start a new run over an existing --out (and append to its log)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile the blocks and the head (GPU; ~1 min to compile)")
     p.add_argument("--impl", default="auto", help="attention implementation (swa_attention.py)")
-    p.add_argument("--log", default=None, help="JSON-lines metrics; default: --out with .jsonl")
     args = p.parse_args(argv)
     check_model_args(p, args)
     # max_steps / max_len None: the epochs / the model's context decide
@@ -204,7 +200,8 @@ def main(argv=None):
     step, epoch, pos, saved_step = 0, 0, 0, None
     if args.resume:
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
-        step, epoch, pos, saved_step = ckpt["step"], ckpt["epoch"], ckpt.get("pos", ckpt.get("batch_pos")), ckpt["step"]  # batch_pos: checkpoints before 2026-12
+        pos = ckpt.get("pos", ckpt.get("batch_pos"))  # batch_pos: checkpoints written before 2026-12
+        step, epoch, saved_step = ckpt["step"], ckpt["epoch"], ckpt["step"]
     batches = EpochIterator(lambda e: epoch_batches(train, args.batch_size, args.seed, e), epoch, pos)
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})

@@ -241,7 +241,7 @@ def flex_attention(q, k, v, window, sinks=0, bucket=FLEX_BLOCK):
         raise ValueError(f"impl='flex' needs a CUDA or CPU device; got tensors on {q.device.type} (use 'chunked' or 'sdpa')")
     # zeros at the end: (B, H, T + pad, D), contiguous whatever came in (compiled flex specialises on
     # strides too: a padded and an unpadded call of one bucket would otherwise compile twice)
-    q, k, v = (F.pad(t, (0, 0, 0, pad)).contiguous() for t in (q, k, v))
+    q, k, v = ((F.pad(t, (0, 0, 0, pad)) if pad else t).contiguous() for t in (q, k, v))
     block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
     with torch._dynamo.config.patch(**recompile_budget()), warnings.catch_warnings():
         # torch's own sign that flex is about to run unfused (no compiler): make it an error too

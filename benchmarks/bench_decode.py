@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from checkpoint import ArgumentParser, atomic_write, layers_arg, load_model, run_main  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
 from model import CONFIGS, Model, attention_label, config_from_hf  # noqa: E402
+from tokenizer import first_line  # noqa: E402
 
 WARMUP = 3  # decode steps before timing: the first runs eagerly, the second captures the CUDA graph
 
@@ -129,10 +130,6 @@ def plot_efficiency(rows, file):
     fig.tight_layout()
     fig.savefig(file, dpi=120)
     plt.close(fig)
-
-
-def first_line(e):
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def main(argv=None):

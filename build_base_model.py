@@ -62,8 +62,9 @@ export_hf(model, init)
 print(f"initialised {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
 
 # 3. the corpus: both styles at every difficulty
+# (difficulties 1..12, the largest of the SFT and RL ones: the held-out test difficulties 14 and 16 stay unseen)
 splits = in_memory_splits(**{**DEFAULT_TASK["splits"], "pretrain": True, "n_pretrain": args.n_pretrain, "n_sft": 0, "n_rl": 0,
-                             "pretrain_carry_share": 0.5})
+                             "test_steps": DEFAULT_TASK["splits"]["steps"], "pretrain_carry_share": 0.5})
 write_jsonl(work / "corpus.jsonl", splits["pretrain"])
 write_jsonl(work / "val.jsonl", in_memory_splits(**{**DEFAULT_TASK["splits"], "carry_share": 0.5})["val"])
 

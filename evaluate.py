@@ -119,7 +119,7 @@ def smallest_window(config):
 def load_benchmarks(paths, limit=None):
     """-> [(name, records, source)], [errors]. A bad file costs its own column, not the run."""
     if not paths:  # the synthetic task's test sets
-        names = [f"test_k{k}" for k in DEFAULT_TASK["splits"]["steps"]]
+        names = [f"test_k{k}" for k in DEFAULT_TASK["splits"]["test_steps"]]
         return [(name, [r for _, r in load_split(None, name)][:limit], "data.synthetic") for name in names], []
     benchmarks, errors = [], []
     stems = Counter(Path(p).stem for p in dict.fromkeys(paths))

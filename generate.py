@@ -16,8 +16,14 @@ How a batch runs:
   2. decode: one token per row per step, every row at its own position. The shapes never change
      from step to step (static cache, a mask over all slots), which leaves room for CUDA graphs.
   The only host-device synchronisation per step is the check whether every row has stopped.
+
+Continuous batching (generate_continuous): RL response lengths are long-tailed, and a static batch
+runs until its longest row ends while the finished rows idle. generate_continuous keeps a fixed
+number of cache rows ("slots") busy instead: when a group of G slots has finished, the next
+prompt is prefilled into it and decoding goes on, with the same static decode step.
 """
 import functools
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -138,7 +144,7 @@ class Generation:
     tokens: torch.Tensor  # (B, max_new_tokens) generated ids, EOS included, padding after it
     logprobs: torch.Tensor  # (B, max_new_tokens) log-prob of each token under log_softmax(logits / temperature)
     mask: torch.Tensor  # (B, max_new_tokens) True for real generated tokens (up to and including EOS)
-    truncated: torch.Tensor  # (B,) True where the row hit max_new_tokens without EOS
+    truncated: torch.Tensor  # (B,) True where the row hit max_new_tokens (or its budget) without EOS
     prompt_rows: torch.Tensor  # (B,) which prompt each row continues
 
 
@@ -225,16 +231,7 @@ def compiled_decode_step():
     return torch.compile(decode_step, dynamic=False)
 
 
-@torch.no_grad()
-def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-             seed=0, stop_check_every=1, cuda_graph=True, compile=False):
-    """
-    prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
-    the G rows of prompt p being rows p*G .. p*G + G-1. compile: torch.compile the decode step
-    (CUDA; the first call of each batch size and cache length compiles, for a minute or so).
-    """
-    check_sampling(temperature, top_p, top_k, max_new_tokens)
-    device = model.embed_tokens.weight.device
+def check_prompts(model, prompts, max_new_tokens):
     context = model.config.max_position_embeddings
     for i, p in enumerate(prompts):
         if len(p) == 0:
@@ -243,24 +240,66 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
             raise ValueError(
                 f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} that exceeds the model's context of {context}"
             )
-    B, G = len(prompts) * group_size, group_size
+
+
+def cache_length(prompts, max_new_tokens, compile):
     max_len = max(len(p) for p in prompts) + max_new_tokens
     if compile:  # fewer distinct cache shapes, fewer compilations; the extra slots stay empty
         max_len = -(-max_len // 256) * 256
-    dtype = model.embed_tokens.weight.dtype
-    cache = KVCache(model, B, max_len, device, dtype)
+    return max_len
+
+
+def row_limits(budgets, rows, max_new_tokens, device):
+    """(rows,) the most tokens each row may write: max_new_tokens, or a benchmark's per-row `budgets`."""
+    if budgets is None:
+        return torch.full((rows,), max_new_tokens, device=device)
+    if len(budgets) != rows or not all(1 <= b <= max_new_tokens for b in budgets):
+        raise ValueError(f"budgets must be {rows} ints (one per row) in [1, max_new_tokens={max_new_tokens}]")
+    return torch.tensor(budgets, device=device)
+
+
+def prefill_prompts(model, cache, prompts, starts, G, logits):
+    """
+    starts: (prompt index, first cache row) pairs; prompt i goes into cache rows start .. start+G-1
+    and its last logits into those rows of `logits` (in place). Prompts of one length share a forward.
+    """
+    device = logits.device
+    by_length = {}
+    for i, start in starts:
+        by_length.setdefault(len(prompts[i]), []).append((i, start))
+    for T, pairs in by_length.items():
+        ids = torch.tensor([prompts[i] for i, _ in pairs], device=device)  # (P, T)
+        rows = torch.tensor([start for _, start in pairs], device=device)[:, None] + torch.arange(G, device=device)  # (P, G)
+        logits[rows.reshape(-1)] = cache.prefill(model, ids, rows).repeat_interleave(G, dim=0)
+
+
+def truncated_rows(tokens, mask, eos):
+    """(B,) True where a row's last real token is not an EOS: it hit its length limit."""
+    last = tokens.gather(1, mask.sum(1, keepdim=True) - 1)[:, 0]  # every row has at least one token
+    return ~torch.isin(last, eos)
+
+
+@torch.no_grad()
+def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
+             seed=0, stop_check_every=1, cuda_graph=True, compile=False, budgets=None):
+    """
+    prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
+    the G rows of prompt p being rows p*G .. p*G + G-1. compile: torch.compile the decode step
+    (CUDA; the first call of each batch size and cache length compiles, for a minute or so).
+    budgets: for benchmarks, one length limit per row (<= max_new_tokens), reached = truncated.
+    """
+    check_sampling(temperature, top_p, top_k, max_new_tokens)
+    check_prompts(model, prompts, max_new_tokens)
+    device = model.embed_tokens.weight.device
+    B, G = len(prompts) * group_size, group_size
+    limit = row_limits(budgets, B, max_new_tokens, device)
+    cache = KVCache(model, B, cache_length(prompts, max_new_tokens, compile), device, model.embed_tokens.weight.dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(eos_ids, device=device)
 
     # 1. prefill, prompts of equal length together; the last logits give each row's first token
-    last_logits = torch.empty(B, model.config.vocab_size, device=device, dtype=torch.float32)
-    by_length = {}
-    for i, p in enumerate(prompts):
-        by_length.setdefault(len(p), []).append(i)
-    for T, idx in by_length.items():
-        ids = torch.tensor([prompts[i] for i in idx], device=device)  # (P, T)
-        rows = torch.tensor(idx, device=device)[:, None] * G + torch.arange(G, device=device)  # (P, G)
-        last_logits[rows.reshape(-1)] = cache.prefill(model, ids, rows).repeat_interleave(G, dim=0)
+    logits = torch.empty(B, model.config.vocab_size, device=device, dtype=torch.float32)
+    prefill_prompts(model, cache, prompts, [(i, i * G) for i in range(len(prompts))], G, logits)
 
     # 2. decode
     tokens = torch.full((B, max_new_tokens), eos_ids[0], device=device)
@@ -268,18 +307,91 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     step = DecodeStep(model, cache, B, device, cuda_graph and device.type == "cuda", compile)
-    logits = last_logits
     for t in range(max_new_tokens):
         tok, lp = sample(logits, temperature, top_p, top_k, generator)
         tokens[:, t] = torch.where(done, tokens[:, t], tok)
         logprobs[:, t] = torch.where(done, 0.0, lp)
         mask[:, t] = ~done
-        done = done | torch.isin(tok, eos)
+        done = done | torch.isin(tok, eos) | (t + 1 >= limit)
         if t == max_new_tokens - 1 or (t % stop_check_every == 0 and bool(done.all())):
             break
-        logits = step(tokens[:, t])
+        logits = step(tok)  # finished rows run on too (static shape); their outputs are dropped
     prompt_rows = torch.arange(len(prompts), device=device).repeat_interleave(G)
-    return Generation(tokens, logprobs, mask, ~done, prompt_rows)
+    return Generation(tokens, logprobs, mask, truncated_rows(tokens, mask, eos), prompt_rows)
+
+
+@torch.no_grad()
+def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
+                        seed=0, *, slots, check_every=4, cuda_graph=True, compile=False, budgets=None):
+    """
+    generate() with continuous batching, for long-tailed response lengths: the cache has `slots`
+    rows (a multiple of group_size: the memory, whatever the number of prompts), and whenever G
+    slots of one group have all finished, the next prompt is prefilled into them. Same Generation,
+    same row order (prompt p in rows p*G .. p*G + G-1), as generate() returns.
+
+    Why it stays fast: the decode step keeps its one static shape (slots rows, one cache), so the
+    CUDA graph and the compiled step serve every prompt. A refill is an eager prefill that writes
+    the cache in place (prefill resets the rows' slot record and position, so the new prompt never
+    sees the old one's keys). A finished slot idles at position 0, its output thrown away, until
+    its whole group has finished and a prompt is left to take. The host looks for free groups only
+    every `check_every` steps (one sync each): a finished group may idle check_every - 1 more steps.
+
+    Sampling: reproducible for the same seed, slots and check_every, but not generate()'s samples
+    for the same seed, because the per-step noise is drawn for slots, not rows, so the same draws
+    land on different rows. Greedy (temperature 0) gives generate()'s tokens row for row, up to
+    rounding: a row's neighbours in the batch change, which on a GPU can change a kernel's summation
+    order and flip a near-tie in bf16; in float32 on the CPU the tests find them identical.
+    budgets: as in generate().
+    """
+    check_sampling(temperature, top_p, top_k, max_new_tokens)
+    check_prompts(model, prompts, max_new_tokens)
+    G, N, P = group_size, max_new_tokens, len(prompts)
+    if slots < G or slots % G:
+        raise ValueError(f"slots must be a positive multiple of group_size={G} (whole groups are refilled), got {slots}")
+    if check_every < 1:
+        raise ValueError(f"check_every must be >= 1, got {check_every}")
+    device = model.embed_tokens.weight.device
+    B = P * G
+    S = min(slots, B)  # more slots than rows would only idle
+    limit = torch.cat([row_limits(budgets, B, N, device), torch.ones(1, dtype=torch.long, device=device)])  # (B + 1,)
+    cache = KVCache(model, S, cache_length(prompts, N, compile), device, model.embed_tokens.weight.dtype)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    eos = torch.tensor(eos_ids, device=device)
+
+    # the outputs, plus a scratch row B that idle slots write into: one unconditional write per step
+    tokens = torch.full((B + 1, N), eos_ids[0], device=device)
+    logprobs = torch.zeros(B + 1, N, device=device)
+    mask = torch.zeros(B + 1, N, dtype=torch.bool, device=device)
+    # per slot: the output row it writes (B = none), the column of its next token, finished (or idle)
+    row = torch.full((S,), B, device=device)
+    t = torch.zeros(S, dtype=torch.long, device=device)
+    done = torch.ones(S, dtype=torch.bool, device=device)
+    logits = torch.zeros(S, model.config.vocab_size, device=device)
+    step = DecodeStep(model, cache, S, device, cuda_graph and device.type == "cuda", compile)
+    offsets = torch.arange(G, device=device)
+    queued = 0  # prompts 0 .. queued-1 have had their slots
+    for i in itertools.count():
+        if i % check_every == 0:
+            free = done.view(S // G, G).all(1).nonzero()[:, 0].tolist()  # the host sync: groups all finished
+            if queued == P and len(free) == S // G:
+                break
+            take = free[: P - queued]
+            if take:  # refill: prefill overwrites the slots' logits (the step's were for the old rows)
+                prefill_prompts(model, cache, prompts, [(queued + j, g * G) for j, g in enumerate(take)], G, logits)
+                slot_rows = torch.tensor(take, device=device)[:, None] * G + offsets  # (n, G)
+                row[slot_rows] = torch.arange(queued, queued + len(take), device=device)[:, None] * G + offsets
+                t[slot_rows], done[slot_rows] = 0, False
+                queued += len(take)
+        tok, lp = sample(logits, temperature, top_p, top_k, generator)
+        r, c = torch.where(done, B, row), t.clamp(max=N - 1)  # (S,) where each slot's token goes
+        tokens[r, c], logprobs[r, c], mask[r, c] = tok, lp, True
+        done = done | torch.isin(tok, eos) | (t + 1 >= limit[row])
+        t += 1
+        cache.pos.masked_fill_(done, 0)  # finished slots idle at position 0 (in bounds, one visible key) until refilled
+        logits = step(tok)
+    prompt_rows = torch.arange(P, device=device).repeat_interleave(G)
+    tokens, logprobs, mask = tokens[:B], logprobs[:B], mask[:B]
+    return Generation(tokens, logprobs, mask, truncated_rows(tokens, mask, eos), prompt_rows)
 
 
 def completions(tokenizer, gen):

@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, kv_cache_bytes
-from model import compile_for_training, inference_copy, make_optimizer, token_logprobs
+from model import attention_label, compile_for_training, inference_copy, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -74,7 +74,9 @@ def get_args(argv=None):
     p.add_argument("--minibatches", type=int, default=1, help="optimizer steps per pass")
     p.add_argument("--clip-low", type=float, default=0.2)
     p.add_argument("--clip-high", type=float, default=0.28, help="DAPO's clip-higher: more room to raise unlikely tokens")
-    p.add_argument("--kl-beta", type=float, default=0.0, help="weight of a k3 KL penalty to the initial policy")
+    p.add_argument("--kl-beta", type=float, default=0.0, help="weight of a k3 KL penalty to the initial policy (or --kl-ref)")
+    p.add_argument("--kl-ref", default=None, metavar="MODEL",
+                   help="anchor the KL penalty to this model instead, run under the policy's attention (e.g. the base model before SFT)")
     p.add_argument("--tis-cap", type=float, default=2.0,
                    help="truncated importance sampling for a sampler that is not the trainer (GPU: a bf16 copy): each token's "
                         "policy gradient weighted by min(p_trainer / p_sampler, cap), as TRL and OpenRLHF do; 0: off")
@@ -115,6 +117,27 @@ def get_args(argv=None):
 
 # ----------------------------------------------------------------------------------------------
 # data: records -> prompt token ids and gold answers
+
+
+def kl_reference(model, args):
+    """
+    The frozen policy the KL penalty anchors to: a copy of the initial policy, or --kl-ref (e.g. the
+    base model before SFT, which still writes both solution styles) under the policy's attention, so
+    that both are compared on what the policy can see.
+    """
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    if not args.kl_ref:
+        return inference_copy(model, dtype)
+    ref, _ = load_model(args.kl_ref, device=args.device, dtype=dtype)
+    c, rc = model.config, ref.config
+    if (rc.vocab_size, rc.num_hidden_layers) != (c.vocab_size, c.num_hidden_layers):
+        raise ValueError(f"--kl-ref {args.kl_ref}: {rc.vocab_size} tokens and {rc.num_hidden_layers} layers, the policy "
+                         f"{c.vocab_size} and {c.num_hidden_layers}: not the same model family")
+    window = next((w for w in c.layer_windows if w is not None), None)
+    ref.set_window(window, c.sinks, [i for i, w in enumerate(c.layer_windows) if w is None] if window else ())
+    if rc.layer_windows != c.layer_windows:
+        raise ValueError(f"--kl-ref: cannot run {args.kl_ref} under the policy's attention ({attention_label(c)})")
+    return ref.eval().requires_grad_(False)
 
 
 def prepare(records, tokenizer, max_new_tokens, context, source):
@@ -494,7 +517,7 @@ def lr_at(step, args):
 # arguments that must match for --resume to continue the same run
 RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
                 "temperature", "top_p", "top_k", "reward_mode", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
-                "clip_low", "clip_high", "kl_beta", "tis_cap", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
+                "clip_low", "clip_high", "kl_beta", "kl_ref", "tis_cap", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
 
 
 def main(argv=None, reward_fn=None):
@@ -506,9 +529,7 @@ def main(argv=None, reward_fn=None):
     # 1. the policy, with the SFT checkpoint's window unless --window overrides it (fp32 weights; bf16 autocast on GPU)
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
-    ref_model = None  # the frozen initial policy, only when a KL penalty needs it
-    if args.kl_beta > 0:
-        ref_model = inference_copy(model, torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    ref_model = kl_reference(model, args) if args.kl_beta > 0 else None  # only when a KL penalty needs it
 
     # 2. prompts and gold answers
     context = model.config.max_position_embeddings

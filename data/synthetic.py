@@ -100,7 +100,7 @@ CLI::
 
     python -m data.synthetic --out data/synthetic --seed 0 --steps 4,8,12,16 \
         --carry-share 0.1 --n-sft 20000 --n-val 512 --n-rl 4096 \
-        --test-steps 4,8,12,16 --n-test 256 [--rl-steps 12,16] [--pad 0] \
+        --test-steps 4,8,12,16 --n-test 256 [--rl-steps 12,16 [--rl-weights 1,1]] [--pad 0] \
         [--pretrain --n-pretrain 50000 --pretrain-carry-share 0.5]
     python -m data.synthetic --example 4        # print one problem in both styles
 """
@@ -131,10 +131,13 @@ ALPHABET = "0123456789+-*|;:#= \nQLC"
 # The task every command defaults to, and the window that makes it interesting for the shipped
 # base model (6 layers): look-back distances at k = 4, 8, 12 are 27, 51, 81 characters (pad 2),
 # i.e. inside W = 32, 1.6 W and 2.5 W past it, while carry-forward never reads further back than
-# 2k + 5 = 29 < W. RL trains on the difficulties where look-back is out of the window's reach.
+# 2k + 5 = 29 < W. RL trains on the difficulties where look-back is out of the window's reach. The
+# test sets add difficulties no stage trains on: between the trained ones (6, 10) and beyond them
+# (14, 16; the base model was pretrained on k <= 12 only).
 DEFAULT_TASK = {
     "window": 32,
-    "splits": dict(seed=0, steps=(4, 8, 12), pad=2, carry_share=0.1, rl_steps=(8, 12), n_sft=20000, n_val=512, n_rl=4096, n_test=256),
+    "splits": dict(seed=0, steps=(4, 8, 12), pad=2, carry_share=0.1, rl_steps=(8, 12), n_sft=20000, n_val=512, n_rl=4096,
+                   test_steps=(4, 6, 8, 10, 12, 14, 16), n_test=256),
 }
 
 N_BUCKETS = 16
@@ -295,11 +298,22 @@ def _rng(seed: int, name: str) -> random.Random:
     return random.Random(f"swarr-synthetic/{seed}/{name}")
 
 
-def _mixed(rng, n, ks, carry_share, pool, pad):
-    """n records, difficulties ks balanced, round(n_k * carry_share) carry per k."""
+def _apportion(n, weights):
+    """n split in proportion to weights, largest remainders first (ties: the earlier entry); equal
+    weights give n // len + 1 to the first n % len entries."""
+    total = sum(weights)
+    exact = [n * w / total for w in weights]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda j: (-(exact[j] - counts[j]), j))
+    for j in by_remainder[: n - sum(counts)]:
+        counts[j] += 1
+    return counts
+
+
+def _mixed(rng, n, ks, carry_share, pool, pad, weights=None):
+    """n records, difficulties ks in proportion to weights (default: balanced), round(n_k * carry_share) carry per k."""
     plan = []
-    for j, k in enumerate(ks):
-        n_k = n // len(ks) + (1 if j < n % len(ks) else 0)
+    for k, n_k in zip(ks, _apportion(n, weights or [1] * len(ks))):
         n_carry = round(n_k * carry_share)
         plan += [(k, "carry")] * n_carry + [(k, "lookback")] * (n_k - n_carry)
     rng.shuffle(plan)
@@ -331,18 +345,34 @@ def _steps(value, name) -> tuple[int, ...]:
     return ks
 
 
+def _weights(value, n) -> tuple[float, ...]:
+    if isinstance(value, str):
+        value = [s for s in value.replace(" ", "").split(",") if s]
+    try:
+        weights = tuple(float(w) for w in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"rl_weights: expected numbers like 1,4.5,4.5, got {value!r}") from None
+    if len(weights) != n or min(weights) < 0 or not sum(weights) > 0 or not all(w < float("inf") for w in weights):
+        raise ValueError(f"rl_weights: expected {n} non-negative finite numbers (one per RL difficulty), not all 0, got {value!r}")
+    return weights
+
+
 def in_memory_splits(seed: int = 0, steps=(4, 8, 12, 16), carry_share: float = 0.1,
                      n_sft: int = 20000, n_val: int = 512, n_rl: int = 4096,
-                     rl_steps=None, test_steps=None, n_test: int = 256, pad: int = 0,
+                     rl_steps=None, rl_weights=None, test_steps=None, n_test: int = 256, pad: int = 0,
                      pretrain: bool = False, n_pretrain: int = 50000,
                      pretrain_carry_share: float = 0.5) -> dict[str, list[dict]]:
     """All splits as ``{name: records}``: ``sft``, ``val``, ``rl``, ``test_k{k}`` for each
     k in ``test_steps`` (default ``steps``), and ``pretrain`` if ``pretrain``. ``rl_steps``
-    defaults to ``steps``. The same arguments give the same records (and ``make_splits``
+    defaults to ``steps``; ``rl_weights`` (one per ``rl_steps``, default equal) sets each
+    difficulty's share of the RL prompts, e.g. ``rl_steps=(4, 8, 12), rl_weights=(1, 4.5, 4.5)``
+    gives 10% easy k = 4 prompts. The same arguments give the same records (and ``make_splits``
     writes exactly these)."""
     steps = _steps(steps, "steps")
     rl_steps = steps if rl_steps is None else _steps(rl_steps, "rl_steps")
     test_steps = steps if test_steps is None else _steps(test_steps, "test_steps")
+    if rl_weights is not None:
+        rl_weights = _weights(rl_weights, len(rl_steps))
     for name, share in [("carry_share", carry_share),
                         ("pretrain_carry_share", pretrain_carry_share)]:
         if not 0.0 <= share <= 1.0:
@@ -354,7 +384,7 @@ def in_memory_splits(seed: int = 0, steps=(4, 8, 12, 16), carry_share: float = 0
     splits = {
         "sft": _mixed(_rng(seed, "sft"), n_sft, steps, carry_share, "train", pad),
         "val": _mixed(_rng(seed, "val"), n_val, steps, carry_share, "val", pad),
-        "rl": _mixed(_rng(seed, "rl"), n_rl, rl_steps, 0.0, "train", pad),
+        "rl": _mixed(_rng(seed, "rl"), n_rl, rl_steps, 0.0, "train", pad, rl_weights),
     }
     for k in dict.fromkeys(test_steps):
         splits[f"test_k{k}"] = _test_set(_rng(seed, f"test_k{k}"), k, n_test, pad)
@@ -423,6 +453,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-val", type=int, default=512)
     ap.add_argument("--n-rl", type=int, default=4096)
     ap.add_argument("--rl-steps", default=None, help="RL difficulties (default: --steps)")
+    ap.add_argument("--rl-weights", default=None, help="their shares of the RL prompts, e.g. 1,4.5,4.5 (default: equal)")
     ap.add_argument("--test-steps", default=None,
                     help="held-out test difficulties, one file each (default: --steps)")
     ap.add_argument("--n-test", type=int, default=256, help="problems per test file")
@@ -441,7 +472,7 @@ def main(argv=None) -> int:
             return 0
         paths = make_splits(
             args.seed, args.out, steps=args.steps, carry_share=args.carry_share,
-            n_sft=args.n_sft, n_val=args.n_val, n_rl=args.n_rl, rl_steps=args.rl_steps,
+            n_sft=args.n_sft, n_val=args.n_val, n_rl=args.n_rl, rl_steps=args.rl_steps, rl_weights=args.rl_weights,
             test_steps=args.test_steps, n_test=args.n_test, pad=args.pad,
             pretrain=args.pretrain, n_pretrain=args.n_pretrain,
             pretrain_carry_share=args.pretrain_carry_share)

@@ -158,6 +158,67 @@ def variant_table(folder):
            "RL samples: carry-forward share, first → last 5 steps"], rows)
 
 
+REACH = {"main": "main recipe (10% carry-forward SFT)", "rl_easy10": "RL prompts 10% k=4", "rl_kl0.05": "KL 0.05 to SWA + SFT",
+         "carry0": "0% carry-forward SFT", "carry0_g32": "0%, group of 32", "carry0_temp1.5": "0%, temperature 1.5",
+         "carry0_klbase": "0%, KL 0.1 to the base model", "carry0_sft50": "0%, 50 SFT steps", "carry1": "1% carry-forward SFT",
+         "carry3": "3% carry-forward SFT"}
+
+
+def reach_tables(folder, sa_file=None):
+    """
+    ablations.sh's eval_NAME.json (how far the finding reaches): per variant, SWA + SFT (free, and carry-forward forced) and
+    SWA + SFT + RL at every test difficulty, mean (min-max) over seeds; the mechanism per difficulty; the RL samples; and
+    with --sa (reproduce.sh's arms.json) the share of the SA + SFT - SWA + SFT gap each RL run closes, from the means.
+    """
+    runs = defaultdict(list)  # (variant, model, forced style, benchmark) -> [greedy stats per seed]
+    for file in sorted(folder.glob("eval_*.json")):
+        for row in json.loads(file.read_text())["rows"]:
+            runs[file.stem.removeprefix("eval_"), Path(row["checkpoint"]).stem, row["forced_style"], row["benchmark"]].append(row["greedy"])
+    benchmarks = sorted({b for *_, b in runs}, key=k_of)
+    variants = sorted({v for v, *_ in runs}, key=lambda v: list(REACH).index(v) if v in REACH else len(REACH))
+    rows = [(v, model, style) for v in variants for model, style in (("swa_sft", None), ("swa_sft", "carry"), ("swa_rl", None))
+            if (v, model, style, benchmarks[0]) in runs]
+    label = lambda v, model, style: f"{REACH.get(v, v)}: " + ("SWA + SFT + RL" if model == "swa_rl" else "SWA + SFT" + (", carry forced" if style else ""))  # noqa: E731
+    mean = lambda key, b, stat="accuracy": statistics.mean(g[stat] for g in runs[key + (b,)])  # noqa: E731
+    seeds = max(len(v) for v in runs.values())
+    print(f"Greedy accuracy %, mean (min-max) over {seeds} seeds, at every test difficulty:\n")
+    table(["variant: model"] + benchmarks, [[label(*r)] + [spread([g["accuracy"] for g in runs[r + (b,)]]) for b in benchmarks] for r in rows])
+
+    print("Mechanism, greedy: carry-forward style % / mean response length (tokens) / response tokens beyond W %:\n")
+    table(["variant: model"] + benchmarks, [[label(*r)] + [f"{100 * statistics.mean(g['style']['carry'] for g in runs[r + (b,)]):.0f} / "
+                                                           f"{mean(r, b, 'len_mean'):.0f} / {100 * mean(r, b, 'beyond_window'):.0f}" for b in benchmarks]
+                                            for r in rows if r[2] is None])
+
+    rl_rows = []
+    for v in variants:
+        steps = [training_steps(f) for f in sorted(folder.glob(f"{v}/seed*/swa_rl.jsonl"))]
+        if steps:
+            avg = lambda key, part: statistics.mean(statistics.mean(r[key] for r in part(s)) for s in steps)  # noqa: E731
+            first, last = (lambda s: s[:5]), (lambda s: s[-5:])
+            rl_rows.append([REACH.get(v, v)] + [f"{avg(k, first):.2f} → {avg(k, last):.2f}" for k in ("reward", "carry_share", "truncated_share")])
+    if rl_rows:
+        print("RL training samples, first 5 steps → last 5 steps, mean over seeds:\n")
+        table(["variant", "reward", "carry-forward share", "truncated share"], rl_rows)
+
+    if sa_file:
+        sa = cells(Path(sa_file))
+        print("Share of the SA + SFT - SWA + SFT gap closed by RL, from the means (SA + SFT from " + str(sa_file) + "), and the largest "
+              "drop below SWA + SFT where SWA + SFT scored >= 90%:\n")
+        gap_rows = []
+        for v in variants:
+            if (v, "swa_rl", None, benchmarks[0]) not in runs:
+                continue
+            closed, drops = [], []
+            for b in benchmarks:
+                sft, rl = mean((v, "swa_sft", None), b), mean((v, "swa_rl", None), b)
+                gap = statistics.mean(g["accuracy"] for g in sa["sa_sft", None, b]) - sft
+                closed.append(f"{100 * (rl - sft) / gap:.0f}%" if gap > 0.02 else "no gap")
+                if sft >= 0.9:
+                    drops.append(f"k={k_of(b)}: {100 * (rl - sft):+.1f}")
+            gap_rows.append([REACH.get(v, v)] + closed + [", ".join(drops)])
+        table(["variant"] + [f"{b} closed" for b in benchmarks] + ["RL - SWA + SFT where SWA + SFT >= 90% (points)"], gap_rows)
+
+
 def window_map(folder):
     cells_ = defaultdict(list)  # (window, attention, style, benchmark) -> [greedy accuracy per seed]
     for row in json.loads((folder / "map.json").read_text())["rows"]:
@@ -217,9 +278,13 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="results/synthetic-cpu", help="reproduce.sh's output (arms.json, ceiling_seed*.json, logs)")
     p.add_argument("--ablations", metavar="FOLDER", help="print the ablation table of ablations.sh's output instead")
+    p.add_argument("--reach", metavar="FOLDER", help="print the tables of ablations.sh's eval_NAME.json files (how far the finding reaches)")
+    p.add_argument("--sa", metavar="ARMS.json", help="with --reach: reproduce.sh's arms.json, whose SA + SFT gives the gap")
     p.add_argument("--plot", metavar="FILE.png", help="also draw greedy accuracy against k per arm (needs matplotlib)")
     args = p.parse_args()
-    if args.ablations:
+    if args.reach:
+        reach_tables(Path(args.reach), args.sa)
+    elif args.ablations:
         ablation_tables(Path(args.ablations))
     else:
         main_tables(Path(args.folder))

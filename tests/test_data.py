@@ -322,6 +322,28 @@ def test_split_contents_and_carry_share():
     assert sum(r["style"] == "carry" for r in half) == 1000
 
 
+def test_held_out_difficulties_leave_the_trained_test_sets_as_they_were():
+    """Adding test difficulties (k = 6, 10, 14, 16) draws each from its own stream: the test sets of the trained
+    difficulties, and every other split, are exactly those the default task had before them."""
+    task = syn.DEFAULT_TASK["splits"]
+    before = syn.in_memory_splits(**{**task, "test_steps": (4, 8, 12), "n_sft": 300, "n_rl": 300})
+    after = syn.in_memory_splits(**{**task, "n_sft": 300, "n_rl": 300})
+    assert all(after[name] == records for name, records in before.items())
+    assert {r["steps"] for r in after["test_k14"]} == {14} and len(after["test_k16"]) == task["n_test"]
+
+
+def test_rl_weights_set_the_share_of_each_difficulty():
+    equal = syn.in_memory_splits(0, **{**SMALL, "n_rl": 301, "rl_steps": (4, 8, 12)})["rl"]
+    assert [sum(r["steps"] == k for r in equal) for k in (4, 8, 12)] == [101, 100, 100]
+    assert syn.in_memory_splits(0, **{**SMALL, "n_rl": 301, "rl_steps": (4, 8, 12), "rl_weights": (1, 1, 1)})["rl"] == equal
+    easy = syn.in_memory_splits(0, **{**SMALL, "n_rl": 1000, "rl_steps": (4, 8, 12), "rl_weights": "1,4.5,4.5"})["rl"]
+    assert [sum(r["steps"] == k for r in easy) for k in (4, 8, 12)] == [100, 450, 450]
+    assert syn._apportion(10, [1, 1, 1]) == [4, 3, 3] and syn._apportion(7, [0, 2, 1]) == [0, 5, 2]
+    for bad in ("1,2", "1,-1,1", "0,0,0", "a,b,c", "1,inf,1"):
+        with pytest.raises(ValueError, match="rl_weights"):
+            syn.in_memory_splits(0, **{**SMALL, "rl_steps": (4, 8, 12), "rl_weights": bad})
+
+
 def test_test_sets_disjoint_from_training_for_k_ge_4():
     s0 = syn.in_memory_splits(0, pretrain=True, n_pretrain=3000, **SMALL)
     s1 = syn.in_memory_splits(1, pretrain=True, n_pretrain=3000, **SMALL)
@@ -566,7 +588,8 @@ def test_shipped_base_model_tokenizer_is_the_one_write_char_tokenizer_builds(tmp
 
 def test_default_split_equals_the_full_generation():
     full = syn.in_memory_splits(**syn.DEFAULT_TASK["splits"])
-    for name in ("sft", "val", "rl", "test_k4", "test_k8", "test_k12"):
+    assert sorted(n for n in full if n.startswith("test_")) == [f"test_k{k}" for k in (10, 12, 14, 16, 4, 6, 8)]
+    for name in ("sft", "val", "rl", "test_k4", "test_k8", "test_k12", "test_k6", "test_k16"):
         assert syn.default_split(name) == full[name], name
     assert syn.default_split("val_k8") == [r for r in full["val"] if r["steps"] == 8]
     with pytest.raises(ValueError, match="unknown synthetic split 'train'"):

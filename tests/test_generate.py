@@ -1,11 +1,12 @@
 """The rolling-cache engine equals recomputing full forwards, for every attention layout."""
+import functools
 import json
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from generate import KVCache, generate, kv_cache_bytes, sample
+from generate import DecodeStep, KVCache, generate, generate_continuous, kv_cache_bytes, sample
 from model import Config, Model
 
 VOCAB = 61
@@ -86,6 +87,11 @@ def test_compiled_decode_equals_eager():
         compiled = generate(model, prompts, 30, EOS, compile=True, **kwargs)
         assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
         torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
+        # continuous batching: eager refills between compiled steps, on the cache the compiled step reads
+        eager = generate_continuous(model, prompts * 2, 30, ENDS, slots=2, check_every=2, **kwargs)
+        compiled = generate_continuous(model, prompts * 2, 30, ENDS, slots=2, check_every=2, compile=True, **kwargs)
+        assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
+        torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
 
 
 def test_group_rows_share_the_prompt_and_seed_reproduces():
@@ -151,6 +157,138 @@ def test_bad_input():
         generate(model, [[1] * 500], 20, EOS)
     with pytest.raises(ValueError, match="prompt 1 is empty"):
         generate(model, [[1], []], 4, EOS)
+
+
+# ----------------------------------------------------------------------------------------------
+# continuous batching
+
+ENDS = [VOCAB - 1, 5, 17, 30]  # several end tokens: the tiny models' responses end at varied lengths
+SHAPES = [(1, 2), (2, 4), (3, 3)]  # (group_size, slots): always fewer slots than rows, so slots are refilled many times
+
+
+@pytest.mark.parametrize("group_size,slots", SHAPES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_continuous_greedy_equals_generate(layout, group_size, slots):
+    """Row for row the static engine's tokens, whichever slot and step each prompt got."""
+    model = tiny_model(layout)
+    prompts = prompts_of([14, 3, 9, 9, 2, 11, 7, 5])  # long first: short prompts refill rows a long one used
+    static = generate(model, prompts, 40, ENDS, group_size=group_size, temperature=0)
+    lengths = static.mask.sum(1)
+    assert lengths.min() < 10 and lengths.max() == 40 and static.truncated.any() and not static.truncated.all()
+    for check_every in (1, 3):
+        gen = generate_continuous(model, prompts, 40, ENDS, group_size=group_size, temperature=0, slots=slots,
+                                  check_every=check_every)
+        assert torch.equal(gen.tokens, static.tokens) and torch.equal(gen.mask, static.mask)
+        assert torch.equal(gen.truncated, static.truncated) and torch.equal(gen.prompt_rows, static.prompt_rows)
+        torch.testing.assert_close(gen.logprobs, static.logprobs, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_continuous_sampled_rows_equal_full_forward(layout, monkeypatch):
+    """Each row, sampled in whichever slot, is its own prompt's continuation: a full forward over prompt + tokens agrees."""
+    prefilled, prefill = [], KVCache.prefill
+
+    def counted(self, model, ids, rows):  # the prompts each prefill takes: the first fill, then every refill
+        prefilled.append(len(ids))
+        return prefill(self, model, ids, rows)
+
+    monkeypatch.setattr(KVCache, "prefill", counted)
+    model = tiny_model(layout, seed=1)
+    prompts = prompts_of([4, 11, 6, 13, 2, 9, 6], seed=1)
+    temperature, top_k, N, G = 0.7, 5, 32, 3
+    gen = generate_continuous(model, prompts, N, ENDS, group_size=G, temperature=temperature, top_k=top_k, seed=5, slots=6)
+    assert gen.tokens.shape == gen.logprobs.shape == gen.mask.shape == (21, N)
+    assert sum(prefilled) == 7 and len(prefilled) >= 4  # 2 groups of slots for 7 prompts: refilled at least 3 times
+    assert gen.prompt_rows.tolist() == [p for p in range(7) for _ in range(G)]
+    lengths = gen.mask.sum(1)
+    assert lengths.min() < 10 and lengths.max() == N  # long-tailed enough that slots finish at different steps
+    with torch.no_grad():
+        for row in range(21):
+            prompt, n = prompts[row // G], int(lengths[row])
+            assert gen.mask[row, :n].all() and not gen.mask[row, n:].any()
+            assert (gen.tokens[row, n:] == ENDS[0]).all() and (gen.logprobs[row, n:] == 0).all()
+            seq = torch.tensor([prompt + gen.tokens[row, :n].tolist()])
+            logits = model(seq)[0, len(prompt) - 1 : -1].float() / temperature  # (n, vocab): the logits each token was drawn from
+            targets = seq[0, len(prompt):, None]
+            torch.testing.assert_close(gen.logprobs[row, :n], F.log_softmax(logits, -1).gather(-1, targets)[:, 0], rtol=0, atol=2e-5)
+            assert (logits.gather(-1, targets) >= logits.topk(top_k).values[:, -1:]).all()  # drawn from the top k
+            ended = int(gen.tokens[row, n - 1]) in ENDS
+            assert not any(int(x) in ENDS for x in gen.tokens[row, : n - 1])  # the first end token ends the row
+            assert bool(gen.truncated[row]) == (not ended) and (ended or n == N)
+
+
+def test_continuous_more_slots_than_rows():
+    """Slots beyond the rows: no refill, and generate()'s result."""
+    model = tiny_model("hybrid")
+    prompts = prompts_of([6, 3, 10])
+    static = generate(model, prompts, 20, ENDS, group_size=2, temperature=0)
+    gen = generate_continuous(model, prompts, 20, ENDS, group_size=2, temperature=0, slots=64)
+    assert torch.equal(gen.tokens, static.tokens) and torch.equal(gen.mask, static.mask)
+
+
+def test_continuous_seed_reproduces():
+    model = tiny_model("swa-sinks")
+    prompts = prompts_of([5, 8, 3, 6])
+
+    def run(seed):
+        return generate_continuous(model, prompts, 20, ENDS, group_size=2, temperature=1.0, seed=seed, slots=4).tokens
+
+    a, b, c = run(3), run(3), run(4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("engine", ["static", "continuous"])
+def test_budgets_cut_rows(engine):
+    """The benchmarks' per-row length limits: a row ends at its first end token or at its budget, then truncated."""
+    model = tiny_model("hybrid")
+    prompts = prompts_of([6, 9, 4, 12, 7])
+    run = functools.partial(generate, group_size=2) if engine == "static" else functools.partial(generate_continuous, group_size=2, slots=4)
+    free = run(model, prompts, 30, ENDS, temperature=0)
+    budgets = torch.randint(1, 31, (10,), generator=torch.Generator().manual_seed(0)).tolist()
+    cut = run(model, prompts, 30, ENDS, temperature=0, budgets=budgets)
+    ended = ~free.truncated & (free.mask.sum(1) <= torch.tensor(budgets))
+    assert cut.mask.sum(1).tolist() == [min(int(n), b) for n, b in zip(free.mask.sum(1), budgets)]
+    assert torch.equal(cut.truncated, ~ended)
+    assert torch.equal(cut.tokens[cut.mask], free.tokens[cut.mask])
+    never = run(model, prompts, 30, [-1], temperature=1.0, budgets=budgets)  # no end token: every row runs to its budget
+    assert never.mask.sum(1).tolist() == budgets and never.truncated.all()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_refilled_row_holds_only_its_own_prompt(layout):
+    """A refill leaves nothing of the row's previous occupant: the slot record, the position, the next step's output."""
+    model = tiny_model(layout)
+    old, new = prompts_of([14, 2])  # the new prompt is shorter than every ring: stale slots would stay
+    rows = torch.tensor([[0]])  # (P, G): one prompt into cache row 0
+    used = KVCache(model, 2, 60, "cpu", torch.float32)
+    used.prefill(model, torch.tensor([old]), rows)
+    step = DecodeStep(model, used, 2, "cpu", cuda_graph=False)
+    for _ in range(30):  # the old sequence runs far past the window, and the full layers fill 44 slots
+        step(torch.zeros(2, dtype=torch.long))
+    used.prefill(model, torch.tensor([new]), rows)
+    fresh = KVCache(model, 2, 60, "cpu", torch.float32)
+    fresh.prefill(model, torch.tensor([new]), rows)
+    assert used.pos[0] == fresh.pos[0] == len(new)
+    for w in fresh.sizes:
+        assert torch.equal(used.slot_pos[w][0], fresh.slot_pos[w][0])
+    token = torch.tensor([7, 7])
+    torch.testing.assert_close(step(token)[0], DecodeStep(model, fresh, 2, "cpu", cuda_graph=False)(token)[0], rtol=0, atol=1e-5)
+
+
+def test_continuous_bad_input():
+    model = tiny_model("swa")
+    for slots in (3, 1, 0):
+        with pytest.raises(ValueError, match="slots must be a positive multiple of group_size=2"):
+            generate_continuous(model, [[1, 2]], 4, EOS, group_size=2, slots=slots)
+    with pytest.raises(ValueError, match="check_every must be >= 1"):
+        generate_continuous(model, [[1, 2]], 4, EOS, slots=1, check_every=0)
+    for budgets in ([4], [0, 4], [4, 5]):
+        with pytest.raises(ValueError, match=r"budgets must be 2 ints \(one per row\) in \[1, max_new_tokens=4\]"):
+            generate_continuous(model, [[1, 2], [3]], 4, EOS, slots=2, budgets=budgets)
+    with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
+        generate_continuous(model, [[1, 2]], 0, EOS, slots=1)
+    with pytest.raises(ValueError, match="prompt 1 is empty"):
+        generate_continuous(model, [[1], []], 4, EOS, slots=1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -328,3 +328,26 @@ def test_a_rollout_that_cannot_fit_stops_before_any_work(monkeypatch):
         rl.check_rollout_memory(model, [[1] * 10, [2] * 3], args)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**40, 2**40))
     rl.check_rollout_memory(model, [[1] * 10], args)  # fits: nothing said
+
+
+def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):
+    """--kl-ref: the penalty's reference is that model, run under the policy's attention; pointed at the policy's own
+    starting weights it is exactly the default reference (the initial policy), so the logged KL is the same."""
+    default = rl.main(command(run_files, "--kl-beta", "0.1", "--window", "2", "--out", str(run_files / "a.pt")), reward_fn=toy_reward)
+    same = rl.main(command(run_files, "--kl-beta", "0.1", "--window", "2", "--kl-ref", str(run_files / "init.pt"),
+                           "--out", str(run_files / "b.pt")), reward_fn=toy_reward)
+    a, b = read_log(run_files / "a.jsonl"), read_log(run_files / "b.jsonl")
+    assert [a[s]["kl"] for s in (1, 2, 3, 4)] == [b[s]["kl"] for s in (1, 2, 3, 4)] and max(a[s]["kl"] or 0 for s in (1, 2, 3, 4)) > 0
+    for (name, x), y in zip(default.state_dict().items(), same.state_dict().values()):
+        assert torch.equal(x, y), name
+
+    args = rl.get_args(command(run_files, "--kl-beta", "0.1", "--kl-ref", str(run_files / "init.pt")))
+    policy = toy_model()
+    policy.set_window(2, sinks=1, full_layers=[1])
+    ref = rl.kl_reference(policy, args)  # init.pt is full attention: it runs under the policy's window instead
+    assert ref.config.layer_windows == [2, None] and ref.config.sinks == 1 and not any(p.requires_grad for p in ref.parameters())
+    other = Model(Config(model_type="llama", vocab_size=TOY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64))
+    save_checkpoint(run_files / "other.pt", other, tokenizer=str(run_files / "tok"))
+    with pytest.raises(ValueError, match="3 layers, the policy 20 and 2: not the same model family"):
+        rl.kl_reference(policy, rl.get_args(command(run_files, "--kl-beta", "0.1", "--kl-ref", str(run_files / "other.pt"))))

@@ -13,8 +13,8 @@
 # How far the finding reaches (RESULTS.md): variants named in VARIANTS, evaluated on every test difficulty
 #   forgetting: RL from the main recipe's SWA + SFT ("main"), changed: rl_easy10 (10% k = 4 prompts in RL), rl_kl0.05
 #   discovery, from 0% carry-forward SFT data: carry0_g32 (group of 32), carry0_temp1.5, carry0_klbase (KL anchor to the
-#     base model), carry0_sft50 (50 SFT steps); and the hint: carry1, carry3 (1% and 3% carry-forward in the SFT data)
-#   SEEDS="0 1 2" JOBS=15 VARIANTS="main rl_easy10 rl_kl0.05 carry0 carry0_g32 carry0_temp1.5 carry0_klbase carry0_sft50 carry1 carry3" bash ablations.sh
+#     base model), carry0_sft50 (50 SFT steps); and the hint: carry1, carry3, carry5 (1%, 3%, 5% carry-forward in the SFT data)
+#   SEEDS="0 1 2" JOBS=15 VARIANTS="main rl_easy10 rl_kl0.05 carry0 carry0_g32 carry0_temp1.5 carry0_klbase carry0_sft50 carry1 carry3 carry5" bash ablations.sh
 #   python results/summarize.py --reach out/ablations
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -33,7 +33,7 @@ DEVICE=${DEVICE:-$(python -c "import torch; print('cuda' if torch.cuda.is_availa
 source ./stages.sh
 
 # the data set is fixed (seed 0) for every seed: a seed changes the training order and the sampling
-for share in 0 0.01 0.03 0.3; do  # the carry-forward share of the SFT data (default 0.1)
+for share in 0 0.01 0.03 0.05 0.3; do  # the carry-forward share of the SFT data (default 0.1)
   stage "$OUT/data_carry$share/sft.jsonl" python -m data.synthetic --out "$OUT/data_carry$share" --seed 0 --steps 4,8,12 --pad 2 \
     --carry-share "$share" --rl-steps 8,12 --n-sft 20000 --n-val 512 --n-rl 0 --n-test 0
 done
@@ -76,6 +76,7 @@ arm carry0 --window 32 --data "$OUT/data_carry0/sft.jsonl" --eval-data "$OUT/dat
 arm carry0_sft50 --window 32 --data "$OUT/data_carry0/sft.jsonl" --eval-data "$OUT/data_carry0/val.jsonl" --max-steps 50
 arm carry1 --window 32 --data "$OUT/data_carry0.01/sft.jsonl" --eval-data "$OUT/data_carry0.01/val.jsonl"
 arm carry3 --window 32 --data "$OUT/data_carry0.03/sft.jsonl" --eval-data "$OUT/data_carry0.03/val.jsonl"
+arm carry5 --window 32 --data "$OUT/data_carry0.05/sft.jsonl" --eval-data "$OUT/data_carry0.05/val.jsonl"
 arm carry30 --window 32 --data "$OUT/data_carry0.3/sft.jsonl" --eval-data "$OUT/data_carry0.3/val.jsonl"
 arm sinks4 --window 32 --sinks 4
 arm hybrid_layer0_full --window 32 --full-layers 0

@@ -70,7 +70,7 @@ def main_tables(folder):
     gap_rows = []
     for b in benchmarks:
         gap = mean("sa_sft", b) - mean("swa_sft", b)
-        gap_rows.append([b, f"{100 * gap:.1f}", f"{100 * (mean('swa_rl', b) - mean('swa_sft', b)) / gap:.0f}%" if gap > 0.02 else "no gap"])
+        gap_rows.append([b, f"{100 * gap:.1f}", f"{100 * (mean('swa_rl', b) - mean('swa_sft', b)) / gap:.0f}%" if gap > 0.05 else "no gap"])
     table(["benchmark", "gap SA+SFT - SWA+SFT (points)", "closed by RL"], gap_rows)
 
     print("Mechanism: greedy completions in carry-forward style %, mean response length (tokens), share of response tokens beyond W %:\n")
@@ -161,7 +161,7 @@ def variant_table(folder):
 REACH = {"main": "main recipe (10% carry-forward SFT)", "rl_easy10": "RL prompts 10% k=4", "rl_kl0.05": "KL 0.05 to SWA + SFT",
          "carry0": "0% carry-forward SFT", "carry0_g32": "0%, group of 32", "carry0_temp1.5": "0%, temperature 1.5",
          "carry0_klbase": "0%, KL 0.1 to the base model", "carry0_sft50": "0%, 50 SFT steps", "carry1": "1% carry-forward SFT",
-         "carry3": "3% carry-forward SFT"}
+         "carry3": "3% carry-forward SFT", "carry5": "5% carry-forward SFT"}
 
 
 def reach_tables(folder, sa_file=None):
@@ -212,7 +212,7 @@ def reach_tables(folder, sa_file=None):
             for b in benchmarks:
                 sft, rl = mean((v, "swa_sft", None), b), mean((v, "swa_rl", None), b)
                 gap = statistics.mean(g["accuracy"] for g in sa["sa_sft", None, b]) - sft
-                closed.append(f"{100 * (rl - sft) / gap:.0f}%" if gap > 0.02 else "no gap")
+                closed.append(f"{100 * (rl - sft) / gap:.0f}%" if gap > 0.05 else "no gap")
                 if sft >= 0.9:
                     drops.append(f"k={k_of(b)}: {100 * (rl - sft):+.1f}")
             gap_rows.append([REACH.get(v, v)] + closed + [", ".join(drops)])

@@ -42,7 +42,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         export_hf, load_model, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
-from generate import completions, generate, kv_cache_bytes
+from generate import completions, generate, generate_continuous, kv_cache_bytes
 from model import attention_label, compile_for_training, inference_copy, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
@@ -90,6 +90,9 @@ def get_args(argv=None):
     p.add_argument("--micro-batch-tokens", type=int, default=0,
                    help="instead: as many rows per training forward as fit this many positions (rows x longest prompt + "
                         "completion), so that a group of long responses does not run out of memory; 0: off")
+    p.add_argument("--rollout-slots", type=int, default=0,
+                   help="continuous batching: this many cache rows, refilled with the next prompt's group as groups finish "
+                        "(a multiple of --group-size; 0: all of a step's rows at once, until the longest ends)")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile training blocks and the decode step (GPU)")
     # evaluation during training
@@ -104,6 +107,9 @@ def get_args(argv=None):
         p.error(f"--group-size must be >= 2 (GRPO's baseline is the mean of a prompt's samples), got {args.group_size}")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
+    if args.rollout_slots < 0 or args.rollout_slots % args.group_size:
+        p.error(f"--rollout-slots must be 0 or a multiple of --group-size ({args.group_size}): groups are refilled whole, "
+                f"got {args.rollout_slots}")
     check_at_least_one(p, args, "max_new_tokens", "prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every",
                        "eval_size", "eval_samples", "save_every")
     if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
@@ -285,6 +291,7 @@ def check_rollout_memory(sampler, prompts, args):
     if not str(args.device).startswith("cuda"):
         return
     rows = args.prompts_per_step // distributed.world_size() * args.group_size
+    rows = min(rows, args.rollout_slots or rows)  # continuous batching holds --rollout-slots rows, whatever the step's
     needed = rows * kv_cache_bytes(sampler.config, max(map(len, prompts)) + args.max_new_tokens, sampler.embed_tokens.weight.element_size())
     free = torch.cuda.mem_get_info()[0]
     if needed > free:
@@ -333,8 +340,9 @@ def rollout(sampler, prompts, tokenizer, args, step):
     """1. G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p."""
     sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
     seed = seed_of(args.seed, step) if distributed.world_size() == 1 else seed_of(args.seed, step, distributed.rank())  # ranks draw apart
-    return generate(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
-                    args.top_k, seed=seed, compile=args.compile)
+    engine = functools.partial(generate_continuous, slots=args.rollout_slots) if args.rollout_slots else generate
+    return engine(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
+                  args.top_k, seed=seed, compile=args.compile)
 
 
 def group_advantages(rewards, gen, args):

@@ -110,6 +110,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -232,13 +233,21 @@ def problem_record(problem: dict, style: str, pad: int = 0) -> dict:
     }
 
 
+BODIES = {"carry": re.compile(r"\d\|"), "lookback": re.compile(r"\d+:")}  # a first line "v|ops;" or a first step "i:"
+
+
 def detect_style(response_text: str) -> str | None:
-    """``'lookback'`` / ``'carry'`` from the first non-space character of a response
-    (``L`` / ``C``), else None."""
+    """``'lookback'`` / ``'carry'``: the style a marked response (first non-space character
+    ``L`` or ``C``) is written in. Its body decides, as a policy under RL can keep one marker and
+    write the other style's lines (seen on the GPU: ``L`` then carry-forward lines); a body of
+    neither form leaves the marker's style. No marker: None."""
     text = response_text.lstrip()
-    if not text:
+    if not text or text[0] not in "LC":
         return None
-    return {"L": "lookback", "C": "carry"}.get(text[0])
+    for style, body in BODIES.items():
+        if body.match(text, 1):
+            return style
+    return {"L": "lookback", "C": "carry"}[text[0]]
 
 
 # ---------------------------------------------------------------- lengths and distances

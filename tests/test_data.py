@@ -275,8 +275,12 @@ def test_detect_style_and_concatenation_parses():
         assert syn.detect_style(full[cut:]) == style
         assert parse_prompt(full[:cut])["answer"] == int(rec["answer"])
         assert set(full) <= set(syn.ALPHABET)
-    for text in ["", "   ", "#### 3", "Q:1|+1;", "l1:2;"]:
+    for text in ["", "   ", "#### 3", "Q:1|+1;", "l1:2;", "1|+1;"]:
         assert syn.detect_style(text) is None
+    # the body decides over the marker: carry-forward lines after an L are carry-forward
+    assert syn.detect_style("L3|*3+5-3;9|+5-3;4|-3;1|;\n#### 1") == "carry"
+    assert syn.detect_style("C1:==3;2:==9;\n#### 9") == "lookback" and syn.detect_style("C12:=3;") == "lookback"
+    assert syn.detect_style("Lxyz") == "lookback" and syn.detect_style("C") == "carry"
     for bad in ["Q:1|+0;\n", "Q:1|*2;\n", "Q:12|+1;\n", "Q:1|;\n", "1|+1;"]:
         with pytest.raises(ValueError):
             parse_prompt(bad)

@@ -328,6 +328,30 @@ def test_a_rollout_that_cannot_fit_stops_before_any_work(monkeypatch):
         rl.check_rollout_memory(model, [[1] * 10, [2] * 3], args)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**40, 2**40))
     rl.check_rollout_memory(model, [[1] * 10], args)  # fits: nothing said
+    slots = toy_args("--max-new-tokens", "100", "--rollout-slots", "16")  # continuous batching holds 16 rows, not 64
+    slots.device = "cuda"
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (needed // 4 + 1, 2**30))
+    rl.check_rollout_memory(model, [[1] * 10], slots)
+    with pytest.raises(ValueError, match="a rollout of 64 rows"):
+        rl.check_rollout_memory(model, [[1] * 10], args)
+
+
+def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
+    """--rollout-slots: the rollout goes through generate_continuous with that many slots; with a slot per row (no refill)
+    its samples are generate()'s, and with fewer slots every row is still a sample of its own prompt, refilled in turn."""
+    prompts = [toy_tokenizer.encode(toy_tokenizer.render_prompt(t)) for t in ("#%&", "&", "'()*", "%%")]
+    model = toy_model().eval()
+    static = rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4"), step=3)
+    every_row = rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4", "--rollout-slots", "32"), step=3)
+    for name in ("tokens", "mask", "truncated", "prompt_rows"):
+        assert torch.equal(getattr(static, name), getattr(every_row, name)), name
+    calls = []
+    monkeypatch.setattr(rl, "generate_continuous", lambda *a, **k: calls.append(k["slots"]) or static)
+    rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4", "--rollout-slots", "8"), step=3)
+    assert calls == [8]
+    for bad in ("4", "-8", "12"):
+        with pytest.raises(SystemExit):
+            toy_args("--rollout-slots", bad)
 
 
 def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):

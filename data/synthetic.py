@@ -342,25 +342,25 @@ def _test_set(rng, k, n, pad):
     return out
 
 
-def _steps(value, name) -> tuple[int, ...]:
+def _number_list(value, name, kind, expected):
+    """'4,8,12' or a sequence -> a tuple of `kind`; a ValueError naming the argument otherwise."""
     if isinstance(value, str):
         value = [s for s in value.replace(" ", "").split(",") if s]
     try:
-        ks = tuple(int(k) for k in value)
+        return tuple(kind(x) for x in value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected integers like 4,8,12, got {value!r}") from None
+        raise ValueError(f"{name}: expected {expected}, got {value!r}") from None
+
+
+def _steps(value, name) -> tuple[int, ...]:
+    ks = _number_list(value, name, int, "integers like 4,8,12")
     if not ks or min(ks) < 1:
         raise ValueError(f"{name}: expected positive integers, got {value!r}")
     return ks
 
 
 def _weights(value, n) -> tuple[float, ...]:
-    if isinstance(value, str):
-        value = [s for s in value.replace(" ", "").split(",") if s]
-    try:
-        weights = tuple(float(w) for w in value)
-    except (TypeError, ValueError):
-        raise ValueError(f"rl_weights: expected numbers like 1,4.5,4.5, got {value!r}") from None
+    weights = _number_list(value, "rl_weights", float, "numbers like 1,4.5,4.5")
     if len(weights) != n or min(weights) < 0 or not sum(weights) > 0 or not all(w < float("inf") for w in weights):
         raise ValueError(f"rl_weights: expected {n} non-negative finite numbers (one per RL difficulty), not all 0, got {value!r}")
     return weights

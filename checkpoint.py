@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 
 import distributed
-from model import Config, Model, config_to_hf, hf_name
+from model import Config, Model, attention_label, config_to_hf, hf_name
 from tokenizer import Tokenizer, check_tokenizer, first_line
 
 
@@ -64,6 +64,21 @@ def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dty
     tokenizer = Tokenizer(path) if path.is_dir() else checkpoint_tokenizer(ckpt, path)
     check_tokenizer(tokenizer, model)
     return model, tokenizer
+
+
+def load_model_under(path, config, device="cpu", dtype=None):
+    """The model at `path` (no tokenizer) run under the attention of `config`: its windows per layer and sinks.
+    The layer count and vocabulary must match, as for a reference policy of the same family."""
+    model, _ = load_model(path, device=device, dtype=dtype)
+    c = model.config
+    if (c.vocab_size, c.num_hidden_layers) != (config.vocab_size, config.num_hidden_layers):
+        raise ValueError(f"{path}: {c.vocab_size} tokens and {c.num_hidden_layers} layers, against {config.vocab_size} and "
+                         f"{config.num_hidden_layers}: not the same model family")
+    window = next((w for w in config.layer_windows if w is not None), None)
+    model.set_window(window, config.sinks, [i for i, w in enumerate(config.layer_windows) if w is None] if window else ())
+    if c.layer_windows != config.layer_windows:  # windows that differ between layers: set_window gives one
+        raise ValueError(f"{path}: cannot run it under {attention_label(config)}")
+    return model
 
 
 def checkpoint_tokenizer(ckpt, path):

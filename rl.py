@@ -39,11 +39,11 @@ from tqdm import tqdm
 
 import distributed
 from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_least_one, check_model_args, check_run_outputs,
-                        export_hf, load_model, log, resume, run_main, save_run, start_run, still_good)
+                        export_hf, load_model, load_model_under, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes
-from model import attention_label, compile_for_training, inference_copy, make_optimizer, token_logprobs
+from model import compile_for_training, inference_copy, make_optimizer, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -134,16 +134,7 @@ def kl_reference(model, args):
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
     if not args.kl_ref:
         return inference_copy(model, dtype)
-    ref, _ = load_model(args.kl_ref, device=args.device, dtype=dtype)
-    c, rc = model.config, ref.config
-    if (rc.vocab_size, rc.num_hidden_layers) != (c.vocab_size, c.num_hidden_layers):
-        raise ValueError(f"--kl-ref {args.kl_ref}: {rc.vocab_size} tokens and {rc.num_hidden_layers} layers, the policy "
-                         f"{c.vocab_size} and {c.num_hidden_layers}: not the same model family")
-    window = next((w for w in c.layer_windows if w is not None), None)
-    ref.set_window(window, c.sinks, [i for i, w in enumerate(c.layer_windows) if w is None] if window else ())
-    if rc.layer_windows != c.layer_windows:
-        raise ValueError(f"--kl-ref: cannot run {args.kl_ref} under the policy's attention ({attention_label(c)})")
-    return ref.eval().requires_grad_(False)
+    return load_model_under(args.kl_ref, model.config, args.device, dtype).eval().requires_grad_(False)
 
 
 def prepare(records, tokenizer, max_new_tokens, context, source):

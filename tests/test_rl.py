@@ -373,5 +373,5 @@ def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):
     other = Model(Config(model_type="llama", vocab_size=TOY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64))
     save_checkpoint(run_files / "other.pt", other, tokenizer=str(run_files / "tok"))
-    with pytest.raises(ValueError, match="3 layers, the policy 20 and 2: not the same model family"):
+    with pytest.raises(ValueError, match="3 layers, against 20 and 2: not the same model family"):
         rl.kl_reference(policy, rl.get_args(command(run_files, "--kl-beta", "0.1", "--kl-ref", str(run_files / "other.pt"))))

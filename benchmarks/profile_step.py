@@ -1,0 +1,159 @@
+"""
+Where the time of a GRPO step goes: one decode step (rollout) and one training step (the
+log-prob forward and backward), each timed, held against its hardware limit, and profiled, with
+the top kernels by time printed as Markdown tables.
+
+    python benchmarks/profile_step.py --compile --out out/profile      # GPU: Qwen2.5-1.5B shape, bf16
+    python benchmarks/profile_step.py --tiny                            # CPU: a tiny model, to check the script
+
+Decode, per batch size B, with `--context` tokens already in the cache of every row:
+- time per step, CUDA graph replay (the generate() path), after an untimed warm-up;
+- the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
+  attends to (the whole static cache: generate() masks, it does not skip), so
+  limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
+- the profile of --profile-steps steps without the CUDA graph (a graph replays as one launch, so
+  its kernels would not show).
+Training: token_logprobs forward + backward on --train-rows x --train-tokens tokens (bf16 autocast
+over fp32 weights, as sft.py and rl.py train), its tokens/s and MFU counted as bench_sft.py counts
+it (6 x parameters x tokens / 989 TFLOP/s, the H200's dense bf16 peak), and its profile.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from generate import DecodeStep, KVCache  # noqa: E402
+from model import CONFIGS, Config, Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
+
+p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+p.add_argument("--config", default="qwen2.5-1.5b", choices=sorted(CONFIGS))
+p.add_argument("--window", default="4096", help="an int, or none for full attention")
+p.add_argument("--batches", default="1,256", help="decode batch sizes")
+p.add_argument("--context", type=int, default=1024, help="tokens in every row's cache when decode is timed")
+p.add_argument("--steps", type=int, default=32, help="timed decode steps")
+p.add_argument("--train-rows", type=int, default=1)
+p.add_argument("--train-tokens", type=int, default=4096)
+p.add_argument("--profile-steps", type=int, default=3)
+p.add_argument("--top", type=int, default=12, help="kernels per table")
+p.add_argument("--compile", action="store_true", help="the compiled decode step and training blocks (GPU)")
+p.add_argument("--peak-tbps", type=float, default=4.8, help="memory bandwidth, TB/s (H200: 4.8)")
+p.add_argument("--tiny", action="store_true", help="a 2-layer model on the CPU: checks the script, measures nothing")
+p.add_argument("--out", default=None, help="also write the tables to this Markdown file")
+args = p.parse_args()
+
+cuda = torch.cuda.is_available() and not args.tiny
+device = "cuda" if cuda else "cpu"
+if args.tiny:
+    config = Config(model_type="qwen2", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=2048, attention_bias=True)
+    args.batches, args.context, args.steps, args.train_tokens = "1,4", 64, 4, 128
+else:
+    config = config_from_hf(dict(CONFIGS[args.config]))
+window = None if args.window == "none" else int(args.window)
+batches = [int(b) for b in args.batches.split(",")]
+torch.manual_seed(0)
+lines = []
+
+
+def say(text=""):
+    print(text)
+    lines.append(text)
+
+
+def sync():
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def top_kernels(prof, total_ms, title):
+    """The --top entries by self time (device time on a GPU), as a Markdown table, share of `total_ms`."""
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top]
+    say(f"\n{title}\n\n| kernel / op | calls | ms per step | share of the step |\n|---|---|---|---|")
+    for e in events:
+        ms = getattr(e, key) / 1e3 / args.profile_steps
+        say(f"| `{e.key[:90]}` | {e.count // args.profile_steps} | {ms:.3f} | {ms / total_ms:.0%} |")
+
+
+def profiled(fn):
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(args.profile_steps):
+            fn()
+        sync()
+    return prof
+
+
+# ----------------------------------------------------------------------------------------------
+# decode
+
+model = Model(config).to(device, torch.bfloat16 if cuda else torch.float32).eval()
+model.set_window(window)
+weight_bytes = sum(t.numel() * t.element_size() for t in model.parameters())
+say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {args.config if not args.tiny else 'tiny'}, "
+    f"window {window}, {'compiled' if args.compile else 'eager'}; weights {weight_bytes / 1e9:.2f} GB")
+say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit |\n|---|---|---|---|---|---|---|")
+decode_profiles = []
+with torch.no_grad():
+    for B in batches:
+        cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
+        ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
+        token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
+        step = DecodeStep(model, cache, B, torch.device(device), cuda_graph=cuda, compile=args.compile)
+        for _ in range(4):  # eager first step, graph capture, compilation
+            token = step(token).argmax(-1)
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            token = step(token).argmax(-1)
+        sync()
+        ms = (time.perf_counter() - t0) * 1e3 / args.steps
+        read = weight_bytes + cache.memory_bytes()
+        limit_ms = read / (args.peak_tbps * 1e12) * 1e3
+        say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} |")
+        no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
+        no_graph(token)  # compiled: already warm; eager: nothing to warm
+        decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))
+        del cache, step, no_graph
+for B, ms, prof in decode_profiles:
+    top_kernels(prof, ms, f"Decode, batch {B}: top kernels (profiled without the CUDA graph; share of the graph step's {ms:.2f} ms)")
+
+# ----------------------------------------------------------------------------------------------
+# training: the log-prob forward and backward
+
+del model
+model = Model(config).to(device).train()  # fp32 master weights, bf16 autocast, as the stages train
+model.set_window(window)
+if args.compile:
+    compile_for_training(model)
+n_params = sum(t.numel() for t in model.parameters())
+ids = torch.randint(0, config.vocab_size, (args.train_rows, args.train_tokens), device=device)  # (R, T)
+
+
+def train_step():
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
+        loss = -token_logprobs(model, ids).mean()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+for _ in range(2):
+    train_step()
+sync()
+t0 = time.perf_counter()
+for _ in range(3):
+    train_step()
+sync()
+ms = (time.perf_counter() - t0) * 1e3 / 3
+tokens_per_s = ids.numel() / ms * 1e3
+say(f"\n| training step | tokens | ms | tokens/s | MFU (6N, 989 TFLOP/s) |\n|---|---|---|---|---|\n"
+    f"| log-prob forward + backward | {args.train_rows} x {args.train_tokens} | {ms:.1f} | {tokens_per_s:,.0f} | "
+    f"{6 * n_params * tokens_per_s / 989e12:.1%} |")
+top_kernels(profiled(train_step), ms, f"Training step, {args.train_rows} x {args.train_tokens} tokens: top kernels")
+
+if args.out:
+    with open(args.out if args.out.endswith(".md") else args.out + ".md", "w") as f:
+        f.write(f"`python {' '.join(sys.argv)}`\n\n" + "\n".join(lines) + "\n")

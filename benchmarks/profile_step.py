@@ -117,7 +117,7 @@ with torch.no_grad():
         no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
         no_graph(token)  # compiled: already warm; eager: nothing to warm
         decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))
-        del cache, step, no_graph
+        del cache, step  # the next batch size allocates its own
 for B, ms, prof in decode_profiles:
     top_kernels(prof, ms, f"Decode, batch {B}: top kernels (profiled without the CUDA graph; share of the graph step's {ms:.2f} ms)")
 

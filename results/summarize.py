@@ -117,7 +117,9 @@ def main_tables(folder):
 
 
 def acc(values):
-    """Greedy accuracy %: one seed as RESULTS.md writes it, several as 'mean (min-max)'."""
+    """Greedy accuracy %: one seed as RESULTS.md writes it, several as 'mean (min-max)'; '-' for none."""
+    if not values:
+        return "-"
     if len(values) > 1:
         return spread(values)
     return "100" if values[0] == 1 else f"{100 * values[0]:.1f}"
@@ -125,7 +127,7 @@ def acc(values):
 
 def ablation_tables(folder):
     """RESULTS.md's ablation tables from ablations.sh's output: the variants (arms.json), the maps (map.json, depth.json)."""
-    if (folder / "arms.json").exists():
+    if (folder / "arms.json").exists() or any(folder.glob("eval_*.json")):
         variant_table(folder)
     if (folder / "map.json").exists():
         window_map(folder)
@@ -134,12 +136,15 @@ def ablation_tables(folder):
 
 
 def variant_table(folder):
-    """arms.json: OUT/NAME/seedS/*.pt, or the single-seed OUT/NAME/*.pt."""
+    """arms.json (OUT/NAME/seedS/*.pt, or the single-seed OUT/NAME/*.pt), or one eval_NAME.json per variant."""
     runs = defaultdict(list)  # (variant, checkpoint stem, forced style, benchmark) -> [greedy accuracy per seed]
-    for row in json.loads((folder / "arms.json").read_text())["rows"]:
-        ckpt = Path(row["checkpoint"])
-        variant = (ckpt.parent.parent if ckpt.parent.name.startswith("seed") else ckpt.parent).name
-        runs[variant, ckpt.stem, row["forced_style"], row["benchmark"]].append(row["greedy"]["accuracy"])
+    files = [folder / "arms.json"] if (folder / "arms.json").exists() else sorted(folder.glob("eval_*.json"))
+    for file in files:
+        for row in json.loads(file.read_text())["rows"]:
+            ckpt = Path(row["checkpoint"])
+            variant = file.stem.removeprefix("eval_") if file.stem.startswith("eval_") else \
+                (ckpt.parent.parent if ckpt.parent.name.startswith("seed") else ckpt.parent).name
+            runs[variant, ckpt.stem, row["forced_style"], row["benchmark"]].append(row["greedy"]["accuracy"])
     benchmarks = sorted({b for *_, b in runs}, key=k_of)
     variants = list(dict.fromkeys(v for v, *_ in runs))
     seeds = {len(runs[v, "swa_sft", None, benchmarks[0]]) for v in variants}

@@ -40,3 +40,12 @@ def test_reach_tables_by_hand(tmp_path, capsys):
     assert "| main recipe (10% carry-forward SFT) | no gap | 94% | 56% | k=4: -3.0 |" in text
     assert "| main recipe (10% carry-forward SFT) | 0.30 → 0.80 | 0.30 → 0.80 | 0.00 → 0.00 |" in text  # steps 1-5, 6-10
     assert "| main recipe (10% carry-forward SFT): SWA + SFT + RL | 100 / 88 / 50 |" in text
+
+
+def test_ablation_table_reads_one_eval_file_per_variant(tmp_path, capsys):
+    """ablations.sh now writes eval_NAME.json per variant: the variant is the file's, whatever the checkpoint path (an
+    RL-only variant's SWA + SFT rows come from the variant it started from)."""
+    (tmp_path / "eval_rl_kl.json").write_text(json.dumps({"rows": rows("out/v/main/seed0/swa_sft.pt", {4: 1.0, 8: 0.1})
+                                                         + rows("out/v/rl_kl/seed0/swa_rl.pt", {4: 0.99, 8: 0.985})}))
+    summarize.ablation_tables(tmp_path)
+    assert "| rl_kl | 100 / 10.0 | - / - | 99.0 / 98.5 | - |" in capsys.readouterr().out

@@ -37,17 +37,18 @@ def is_oom(e):
 
 
 @torch.no_grad()
-def decode_cost(model, context, steps):
+def decode_cost(model, context, steps, compile=False):
     """
     Prefill a random prompt of `context` tokens into a fresh cache, then time `steps` decode steps
-    of that one sequence. -> (ms per token, KV-cache bytes, peak GPU bytes while decoding or None).
+    of that one sequence (compile: generate()'s compiled decode step, compiled for this cache length
+    during the untimed warm-up). -> (ms per token, KV-cache bytes, peak GPU bytes while decoding or None).
     """
     device, dtype = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype
     cuda = device.type == "cuda"
     cache = KVCache(model, 1, context + WARMUP + steps, device, dtype)
     ids = torch.randint(0, model.config.vocab_size, (1, context), device=device)  # (1, context)
     token = cache.prefill(model, ids, torch.zeros(1, 1, dtype=torch.long, device=device)).argmax(-1)  # (1,), into row 0
-    step = DecodeStep(model, cache, 1, device, cuda_graph=cuda)
+    step = DecodeStep(model, cache, 1, device, cuda_graph=cuda, compile=compile)
     for _ in range(WARMUP):
         token = step(token).argmax(-1)
     if cuda:
@@ -62,7 +63,7 @@ def decode_cost(model, context, steps):
     return ms, cache.memory_bytes(), torch.cuda.max_memory_allocated() if cuda else None
 
 
-def efficiency_rows(model, name, contexts, window, sinks=0, full_layers=(), steps=32, on_row=None):
+def efficiency_rows(model, name, contexts, window, sinks=0, full_layers=(), steps=32, on_row=None, compile=False):
     """SA then SWA at every context; a context that does not fit gives an OOM row and the next one runs."""
     rows = []
     for w in (None, window):
@@ -71,7 +72,7 @@ def efficiency_rows(model, name, contexts, window, sinks=0, full_layers=(), step
         for context in tqdm(contexts, desc=f"{name} {label}", leave=False):
             row = {"model": name, "attention": label, "window": w, "context": context}
             try:
-                ms, kv, peak = decode_cost(model, context, steps)
+                ms, kv, peak = decode_cost(model, context, steps, compile=compile)
                 row.update(ms_per_token=ms, kv_bytes=kv, peak_bytes=peak)
             except (MemoryError, RuntimeError) as e:
                 if not is_oom(e):
@@ -142,6 +143,7 @@ def main(argv=None):
     p.add_argument("--contexts", default="1024,4096,16384,65536,131072")
     p.add_argument("--decode-steps", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="the compiled decode step rl.py --compile samples with (about a minute per context)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md, PREFIX.json (and PREFIX.png)")
     args = p.parse_args(argv)
@@ -178,7 +180,8 @@ def main(argv=None):
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     header = (f"# decode efficiency\n\n`{command}`\n\n{name} ({n_params / 1e6:.1f}M parameters, "
               f"{model.embed_tokens.weight.dtype}) on {device_name}, torch {torch.__version__}, one sequence, "
-              f"{args.decode_steps} timed decode steps after a prefill of `context` random tokens\n\n")
+              f"{args.decode_steps} timed decode steps after a prefill of `context` random tokens"
+              f"{', compiled decode step' if args.compile else ''}\n\n")
 
     def save(rows):
         if args.out is None:
@@ -188,7 +191,7 @@ def main(argv=None):
         report = {"command": command, "model": name, "device": device_name, "rows": rows}
         atomic_write(f"{args.out}.json", lambda f: Path(f).write_text(json.dumps(report, indent=2) + "\n"))
 
-    rows = efficiency_rows(model, name, contexts, args.window, args.sinks, args.full_layers, args.decode_steps, save)
+    rows = efficiency_rows(model, name, contexts, args.window, args.sinks, args.full_layers, args.decode_steps, save, args.compile)
     print("\n".join(efficiency_table(rows)))
     if args.out:
         plot_efficiency(rows, f"{args.out}.png")

@@ -31,7 +31,7 @@ def test_swa_cache_stops_growing(tmp_path):
 def test_reports_oom_and_goes_on(monkeypatch):
     real = bench_decode.decode_cost
 
-    def limited(model, context, steps):
+    def limited(model, context, steps, compile=False):
         if context > 32 and model.config.layer_windows[0] is None:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
         return real(model, context, steps)

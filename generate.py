@@ -322,19 +322,24 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
 
 @torch.no_grad()
 def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-                        seed=0, *, slots, check_every=4, cuda_graph=True, compile=False, budgets=None):
+                        seed=0, *, slots, unit=None, check_every=4, cuda_graph=True, compile=False, budgets=None):
     """
     generate() with continuous batching, for long-tailed response lengths: the cache has `slots`
-    rows (a multiple of group_size: the memory, whatever the number of prompts), and whenever G
-    slots of one group have all finished, the next prompt is prefilled into them. Same Generation,
-    same row order (prompt p in rows p*G .. p*G + G-1), as generate() returns.
+    rows (a multiple of `unit`: the memory, whatever the number of prompts), and whenever the
+    `unit` slots of one unit have all finished, the next rows are prefilled into them. Same
+    Generation, same row order (prompt p in rows p*G .. p*G + G-1), as generate() returns.
+
+    unit: the rows refilled together, a divisor of group_size. The default, group_size, refills a
+    whole group with one prefill of its prompt, but the group then holds its G slots until its
+    longest sample ends. A smaller unit (1: each row as soon as it ends) keeps more slots busy when
+    the samples of one prompt differ much in length, at the cost of a prefill of the prompt per unit.
 
     Why it stays fast: the decode step keeps its one static shape (slots rows, one cache), so the
     CUDA graph and the compiled step serve every prompt. A refill is an eager prefill that writes
     the cache in place (prefill resets the rows' slot record and position, so the new prompt never
     sees the old one's keys). A finished slot idles at position 0, its output thrown away, until
-    its whole group has finished and a prompt is left to take. The host looks for free groups only
-    every `check_every` steps (one sync each): a finished group may idle check_every - 1 more steps.
+    its whole unit has finished and rows are left to take. The host looks for free units only
+    every `check_every` steps (one sync each): a finished unit may idle check_every - 1 more steps.
 
     Sampling: reproducible for the same seed, slots and check_every, but not generate()'s samples
     for the same seed, because the per-step noise is drawn for slots, not rows, so the same draws
@@ -346,8 +351,11 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     check_sampling(temperature, top_p, top_k, max_new_tokens)
     check_prompts(model, prompts, max_new_tokens)
     G, N, P = group_size, max_new_tokens, len(prompts)
-    if slots < G or slots % G:
-        raise ValueError(f"slots must be a positive multiple of group_size={G} (whole groups are refilled), got {slots}")
+    U = G if unit is None else unit
+    if U < 1 or G % U:
+        raise ValueError(f"unit must divide group_size={G} (a unit's rows share one prompt), got {unit}")
+    if slots < U or slots % U:
+        raise ValueError(f"slots must be a positive multiple of the refill unit ({U} rows), got {slots}")
     if check_every < 1:
         raise ValueError(f"check_every must be >= 1, got {check_every}")
     device = model.embed_tokens.weight.device
@@ -368,18 +376,18 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     done = torch.ones(S, dtype=torch.bool, device=device)
     logits = torch.zeros(S, model.config.vocab_size, device=device)
     step = DecodeStep(model, cache, S, device, cuda_graph and device.type == "cuda", compile)
-    offsets = torch.arange(G, device=device)
-    queued = 0  # prompts 0 .. queued-1 have had their slots
+    offsets = torch.arange(U, device=device)
+    units, queued = B // U, 0  # unit k: rows k*U .. k*U + U-1, all of prompt k*U // G; units 0 .. queued-1 have had slots
     for i in itertools.count():
         if i % check_every == 0:
-            free = done.view(S // G, G).all(1).nonzero()[:, 0].tolist()  # the host sync: groups all finished
-            if queued == P and len(free) == S // G:
+            free = done.view(S // U, U).all(1).nonzero()[:, 0].tolist()  # the host sync: slot units all finished
+            if queued == units and len(free) == S // U:
                 break
-            take = free[: P - queued]
+            take = free[: units - queued]
             if take:  # refill: prefill overwrites the slots' logits (the step's were for the old rows)
-                prefill_prompts(model, cache, prompts, [(queued + j, g * G) for j, g in enumerate(take)], G, logits)
-                slot_rows = torch.tensor(take, device=device)[:, None] * G + offsets  # (n, G)
-                row[slot_rows] = torch.arange(queued, queued + len(take), device=device)[:, None] * G + offsets
+                prefill_prompts(model, cache, prompts, [((queued + j) * U // G, g * U) for j, g in enumerate(take)], U, logits)
+                slot_rows = torch.tensor(take, device=device)[:, None] * U + offsets  # (n, U)
+                row[slot_rows] = torch.arange(queued, queued + len(take), device=device)[:, None] * U + offsets
                 t[slot_rows], done[slot_rows] = 0, False
                 queued += len(take)
         tok, lp = sample(logits, temperature, top_p, top_k, generator)

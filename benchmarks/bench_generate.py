@@ -14,7 +14,8 @@ the same shape (compiling takes about a minute and happens once per shape).
 log-normal (--median-tokens, --sigma) capped at --new-tokens, most short and a few at the cap
 (forced with generate's per-row budgets; no EOS can occur). Static generate() runs --slots rows
 at a time, each call until its longest row ends; generate_continuous keeps --slots rows busy,
-refilling each finished group with the next prompt. The same cache rows, so the same memory:
+refilling each finished group with the next prompt (unit = G), or each finished row with the next
+row (unit = 1, its prompt prefilled again). The same cache rows, so the same memory:
 
     python benchmarks/bench_generate.py --long-tail --new-tokens 2048 --median-tokens 256 [--compile]
     python benchmarks/bench_generate.py --tiny [--long-tail]   # tiny sizes, on the CPU too: checks the script runs
@@ -185,26 +186,32 @@ def long_tail():
     total = sum(budgets)
     static_steps = sum(max(budgets[i : i + S]) for i in range(0, len(budgets), S))
     packed_steps = sum(max(budgets[i : i + G]) for i in range(0, len(budgets), G)) * G / S  # every slot busy until its group ends
+    row_steps = total / S  # every slot busy until the last row: the bound of refilling rows one by one
     workload = (f"{args.prompts} prompts x {G} samples, prompt {args.prompt_len}, response lengths log-normal (median "
                 f"{args.median_tokens}, sigma {args.sigma}) capped at {args.new_tokens}: mean {total / len(budgets):.0f}, "
                 f"{sum(b == args.new_tokens for b in budgets) / len(budgets):.0%} at the cap; {S} cache rows"
                 f"{', compile=True' if args.compile else ''}")
-    print(f"  {workload}\n  decode steps: static {static_steps}, continuous at least {packed_steps:.0f} (whole groups "
-          f"packed perfectly): at most {static_steps / packed_steps:.2f}x")
+    print(f"  {workload}\n  decode steps: static {static_steps}, continuous at least {packed_steps:.0f} with whole groups, "
+          f"{row_steps:.0f} with single rows (packed perfectly): at most {static_steps / packed_steps:.2f}x and "
+          f"{static_steps / row_steps:.2f}x")
 
     def static(prompts, budgets):
         return [generate(model, prompts[i : i + per_call], args.new_tokens, [-1], G, 1.0, compile=args.compile,
                          budgets=budgets[i * G : (i + per_call) * G]) for i in range(0, len(prompts), per_call)]
 
-    def continuous(prompts, budgets):
-        return [generate_continuous(model, prompts, args.new_tokens, [-1], G, 1.0, slots=S, check_every=args.check_every,
+    def continuous(prompts, budgets, unit=None):
+        return [generate_continuous(model, prompts, args.new_tokens, [-1], G, 1.0, slots=S, unit=unit, check_every=args.check_every,
                                     compile=args.compile, budgets=budgets)]
+
+    def continuous_rows(prompts, budgets):
+        return continuous(prompts, budgets, unit=1)
 
     rows = []
     for window in (None, args.window):
         model.set_window(window)
         attention = "full" if window is None else f"SWA W={window}"
-        for name, run in (("static generate()", static), ("continuous batching", continuous)):
+        for name, run in (("static generate()", static), ("continuous, groups refilled", continuous),
+                          ("continuous, rows refilled", continuous_rows)):
             run(prompts[:per_call], [4] * S)  # warm-up, the timed shapes: kernels, and the compilation with --compile
             reset_peak()
             gens, secs = timed(lambda: run(prompts, budgets))

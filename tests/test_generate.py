@@ -175,16 +175,17 @@ def test_continuous_greedy_equals_generate(layout, group_size, slots):
     static = generate(model, prompts, 40, ENDS, group_size=group_size, temperature=0)
     lengths = static.mask.sum(1)
     assert lengths.min() < 10 and lengths.max() == 40 and static.truncated.any() and not static.truncated.all()
-    for check_every in (1, 3):
+    for check_every, unit in ((1, None), (3, None), (2, 1)):  # unit 1: each row refilled alone, its prompt prefilled again
         gen = generate_continuous(model, prompts, 40, ENDS, group_size=group_size, temperature=0, slots=slots,
-                                  check_every=check_every)
+                                  check_every=check_every, unit=unit)
         assert torch.equal(gen.tokens, static.tokens) and torch.equal(gen.mask, static.mask)
         assert torch.equal(gen.truncated, static.truncated) and torch.equal(gen.prompt_rows, static.prompt_rows)
         torch.testing.assert_close(gen.logprobs, static.logprobs, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("unit", [None, 1])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_continuous_sampled_rows_equal_full_forward(layout, monkeypatch):
+def test_continuous_sampled_rows_equal_full_forward(layout, unit, monkeypatch):
     """Each row, sampled in whichever slot, is its own prompt's continuation: a full forward over prompt + tokens agrees."""
     prefilled, prefill = [], KVCache.prefill
 
@@ -196,9 +197,12 @@ def test_continuous_sampled_rows_equal_full_forward(layout, monkeypatch):
     model = tiny_model(layout, seed=1)
     prompts = prompts_of([4, 11, 6, 13, 2, 9, 6], seed=1)
     temperature, top_k, N, G = 0.7, 5, 32, 3
-    gen = generate_continuous(model, prompts, N, ENDS, group_size=G, temperature=temperature, top_k=top_k, seed=5, slots=6)
+    gen = generate_continuous(model, prompts, N, ENDS, group_size=G, temperature=temperature, top_k=top_k, seed=5, slots=6, unit=unit)
     assert gen.tokens.shape == gen.logprobs.shape == gen.mask.shape == (21, N)
-    assert sum(prefilled) == 7 and len(prefilled) >= 4  # 2 groups of slots for 7 prompts: refilled at least 3 times
+    if unit is None:
+        assert sum(prefilled) == 7 and len(prefilled) >= 4  # 2 groups of slots for 7 prompts: refilled at least 3 times
+    else:
+        assert sum(prefilled) == 21 and len(prefilled) >= 8  # a prefill per row, 6 slots for 21 rows
     assert gen.prompt_rows.tolist() == [p for p in range(7) for _ in range(G)]
     lengths = gen.mask.sum(1)
     assert lengths.min() < 10 and lengths.max() == N  # long-tailed enough that slots finish at different steps
@@ -278,8 +282,12 @@ def test_refilled_row_holds_only_its_own_prompt(layout):
 def test_continuous_bad_input():
     model = tiny_model("swa")
     for slots in (3, 1, 0):
-        with pytest.raises(ValueError, match="slots must be a positive multiple of group_size=2"):
+        with pytest.raises(ValueError, match=r"slots must be a positive multiple of the refill unit \(2 rows\)"):
             generate_continuous(model, [[1, 2]], 4, EOS, group_size=2, slots=slots)
+    for unit in (0, 3, 8):
+        with pytest.raises(ValueError, match="unit must divide group_size=4"):
+            generate_continuous(model, [[1, 2]], 4, EOS, group_size=4, slots=4, unit=unit)
+    generate_continuous(model, [[1, 2]], 4, EOS, group_size=4, slots=3, unit=1)  # any number of slots when rows refill alone
     with pytest.raises(ValueError, match="check_every must be >= 1"):
         generate_continuous(model, [[1, 2]], 4, EOS, slots=1, check_every=0)
     for budgets in ([4], [0, 4], [4, 5]):

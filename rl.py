@@ -107,6 +107,8 @@ def get_args(argv=None):
         p.error(f"--group-size must be >= 2 (GRPO's baseline is the mean of a prompt's samples), got {args.group_size}")
     if args.temperature <= 0:
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
+    if args.kl_ref and args.kl_beta <= 0:
+        p.error("--kl-ref is the KL penalty's reference: give --kl-beta > 0 too")
     if args.rollout_slots < 0 or args.rollout_slots % args.group_size:
         p.error(f"--rollout-slots must be 0 or a multiple of --group-size ({args.group_size}): groups are refilled whole, "
                 f"got {args.rollout_slots}")
@@ -123,18 +125,6 @@ def get_args(argv=None):
 
 # ----------------------------------------------------------------------------------------------
 # data: records -> prompt token ids and gold answers
-
-
-def kl_reference(model, args):
-    """
-    The frozen policy the KL penalty anchors to: a copy of the initial policy, or --kl-ref (e.g. the
-    base model before SFT, which still writes both solution styles) under the policy's attention, so
-    that both are compared on what the policy can see.
-    """
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    if not args.kl_ref:
-        return inference_copy(model, dtype)
-    return load_model_under(args.kl_ref, model.config, args.device, dtype).eval().requires_grad_(False)
 
 
 def prepare(records, tokenizer, max_new_tokens, context, source):
@@ -289,6 +279,18 @@ def check_rollout_memory(sampler, prompts, args):
         raise ValueError(f"a rollout of {rows} rows x (longest prompt + --max-new-tokens {args.max_new_tokens}) needs "
                          f"{needed / 2**30:.1f} GiB of KV cache, {free / 2**30:.1f} GiB are free: lower --prompts-per-step, "
                          "--group-size or --max-new-tokens, or use a window (its layers keep only W positions)")
+
+
+def kl_reference(model, args):
+    """
+    The frozen policy the KL penalty anchors to: a copy of the initial policy, or --kl-ref (e.g. the
+    base model before SFT, which still writes both solution styles) under the policy's attention, so
+    that both are compared on what the policy can see.
+    """
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    if not args.kl_ref:
+        return inference_copy(model, dtype)
+    return load_model_under(args.kl_ref, model.config, args.device, dtype).eval().requires_grad_(False)
 
 
 def make_sampler(model, device):
@@ -516,7 +518,7 @@ def lr_at(step, args):
 # arguments that must match for --resume to continue the same run
 RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "prompts_per_step", "group_size", "max_new_tokens",
                 "temperature", "top_p", "top_k", "reward_mode", "std_norm", "skip_zero_std", "mask_truncated", "ppo_epochs", "minibatches",
-                "clip_low", "clip_high", "kl_beta", "kl_ref", "tis_cap", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
+                "clip_low", "clip_high", "kl_beta", "kl_ref", "tis_cap", "rollout_slots", "lr", "warmup", "weight_decay", "grad_clip", "max_steps", "seed")
 
 
 def main(argv=None, reward_fn=None):

@@ -352,6 +352,8 @@ def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
     for bad in ("4", "-8", "12"):
         with pytest.raises(SystemExit):
             toy_args("--rollout-slots", bad)
+    with pytest.raises(SystemExit):
+        toy_args("--kl-ref", "base_model")  # without --kl-beta it would be ignored
 
 
 def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):

@@ -117,15 +117,15 @@ wait_chains
 for v in $VARIANTS; do
   if [ -n "${from_of[$v]:-}" ]; then models=("$OUT/${from_of[$v]}"/seed*/swa_sft.pt "$OUT/$v"/seed*/swa_rl.pt) styles=(free)
   else models=("$OUT/$v"/seed*/swa_{sft,rl}.pt) styles=(free carry); fi
-  chain "eval_$v" stage "$OUT/eval_$v.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} \
+  chain "eval_$v" stage "$OUT/eval_$v.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions \
     --model "${models[@]}" --force-style "${styles[@]}" --device "$DEVICE" --out "$OUT/eval_$v"
 done
 if [ ${#map[@]} -gt 0 ]; then
-  chain map stage "$OUT/map.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --model "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
+  chain map stage "$OUT/map.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions --model "${map[@]}" --force-style free carry lookback --device "$DEVICE" \
     --out "$OUT/map"
 fi
 if [ ${#depth[@]} -gt 0 ]; then  # each base model at full attention (did it learn both styles?) and its SWA + SFT models
-  chain depth stage "$OUT/depth.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --model "${depth[@]}" --force-style free carry lookback \
+  chain depth stage "$OUT/depth.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions --model "${depth[@]}" --force-style free carry lookback \
     --device "$DEVICE" --out "$OUT/depth"
 fi
 wait_chains

@@ -198,7 +198,8 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
                        batch_size=64, seed=0, force_style=None, desc="eval"):
     """
     One benchmark under the model's current attention -> {"n", "window", "greedy": {...},
-    "samples": {...} (with samples > 0), "notes", "completions" (greedy texts, in record order)}.
+    "samples": {...} (with samples > 0), "notes", "completions" (per record in order: the greedy text,
+    its extracted answer and whether it is correct)}.
     Rates are fractions. force_style ("lookback" / "carry") applies to synthetic benchmarks only.
     """
     synthetic, notes = is_synthetic(records), []
@@ -233,13 +234,13 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
     start = time.perf_counter()
     outs = sample_completions(model, tokenizer, prompts, max_new_tokens, 1, 0.0, seed, batch_size, f"{desc} greedy")
     seconds = time.perf_counter() - start  # (sample_completions ends reading the tokens back: synchronised)
-    result["greedy"], texts, _, _ = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
+    result["greedy"], texts, answers, correct = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
     # efficiency beside accuracy: generation speed, and the cache each sequence needs at its own length
     value_bytes = model.embed_tokens.weight.element_size()
     kv = [kv_cache_bytes(model.config, p + m + n, value_bytes) for o, p, m in zip(outs, prompt_tokens, marker_tokens) for _, n, _ in o]
     result["greedy"].update(tokens_per_s=sum(n for o in outs for _, n, _ in o) / seconds, seconds=seconds,
                             kv_bytes_mean=sum(kv) / len(kv), kv_bytes_max=max(kv))
-    result["completions"] = [ts[0] for ts in texts]
+    result["completions"] = [{"completion": ts[0], "answer": a[0], "correct": c[0]} for ts, a, c in zip(texts, answers, correct)]
     g = result["greedy"]
     if window is not None and g["beyond_window"] == 0:
         fits = g["longest_sequence"] <= window
@@ -339,6 +340,8 @@ def parse_args(argv):
     p.add_argument("--eval-size", "--limit", type=int, default=None, help="the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
+    p.add_argument("--save-completions", action="store_true",
+                   help="also PREFIX.completions.jsonl: every greedy completion, its answer and whether it is correct")
     args = p.parse_args(argv)
 
     # every argument error is found here, before anything is loaded
@@ -356,6 +359,8 @@ def parse_args(argv):
         p.error("--samples need --temperature > 0 (greedy is evaluated anyway)")
     check_at_least_one(p, args, "max_new_tokens", "batch_size", "eval_size")
     args.force_style = list(dict.fromkeys(args.force_style))
+    if args.save_completions and not args.out:
+        p.error("--save-completions writes beside --out PREFIX: give --out")
     if args.out:
         check_output(p, "--out", Path(f"{args.out}.json"))
     return args
@@ -371,7 +376,7 @@ def main(argv=None):
         print("error: no benchmark left to evaluate", file=distributed.stderr())
         return 1
     bench_names = [name for name, _, _ in benchmarks]
-    rows, notes = [], []
+    rows, notes, kept = [], [], []  # kept: the greedy completions, with --save-completions
 
     def save():
         summary, detail = eval_tables(rows, bench_names, args.samples, args.ks)
@@ -383,6 +388,8 @@ def main(argv=None):
                 "benchmarks": {name: {"source": src, "n": len(recs)} for name, recs, src in benchmarks},
                 "rows": rows, "notes": notes, "errors": errors}
         write_report(args.out, markdown, data)
+        if args.save_completions and distributed.is_main():
+            atomic_write(f"{args.out}.completions.jsonl", lambda f: Path(f).write_text("".join(json.dumps(r) + "\n" for r in kept)))
         return summary, detail, extra
 
     for ckpt in args.model:
@@ -414,7 +421,10 @@ def main(argv=None):
                         rows.append(row)
                         save()
                         continue
-                    result.pop("completions")
+                    completions = result.pop("completions")
+                    if args.save_completions:
+                        kept.extend({**{k: row[k] for k in ("checkpoint", "attention", "style", "benchmark")}, "index": i,
+                                     "prompt": r["prompt"], "gold": r["answer"], **c} for i, (r, c) in enumerate(zip(records, completions)))
                     row.update(result)
                     rows.append(row)
                     notes.extend(f"{desc}: {n}" for n in result["notes"])

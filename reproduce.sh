@@ -38,7 +38,7 @@ swa_chain() {  # swa_chain SEED: SWA + SFT -> SWA + SFT + RL, then the SWA + SFT
   stage "$d/swa_sft.pt" python sft.py --model "$MODEL" --window "$WINDOW" --max-steps "$SFT_STEPS" --seed "$seed" --device "$DEVICE" --out "$d/swa_sft.pt"
   stage "$d/swa_rl.pt" python rl.py --model "$d/swa_sft.pt" --max-steps "$RL_STEPS" --lr "$RL_LR" --mask-truncated --seed "$seed" \
     --eval-every "$RL_STEPS" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --device "$DEVICE" --out "$d/swa_rl.pt"
-  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --model "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
+  stage "$OUT/ceiling_seed$seed.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions --model "$d/swa_sft.pt" --force-style lookback carry --device "$DEVICE" \
     --out "$OUT/ceiling_seed$seed"
 }
 sa_chain() {  # sa_chain SEED: SA + SFT, and with CONTROL=1 SA + SFT + RL
@@ -59,11 +59,11 @@ for seed in $SEEDS; do
   if [ "$CONTROL" = 1 ]; then arms+=("$d/sa_rl.pt"); fi
 done
 if [ "$EVAL_BASE" = 1 ]; then
-  chain base stage "$OUT/base.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --model "$MODEL" \
+  chain base stage "$OUT/base.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions --model "$MODEL" \
     --window none --force-style free carry lookback --device "$DEVICE" --out "$OUT/base"
 fi
 wait_chains
-stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --model "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
+stage "$OUT/arms.json" python evaluate.py --batch-size "$EVAL_BATCH" ${EVAL_SIZE:+--eval-size "$EVAL_SIZE"} --save-completions --model "${arms[@]}" --device "$DEVICE" --out "$OUT/arms"
 first_table() { awk '/^\|/{p=1} p && !/^\|/{exit} p' "$1"; }
 echo
 echo "Each style forced under the window (the SWA + SFT model's ceiling), greedy accuracy %:"

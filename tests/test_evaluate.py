@@ -5,8 +5,8 @@ import pytest
 
 import evaluate
 from checkpoint import export_hf, load_model, save_checkpoint
-from evaluate import beyond_window_share, evaluate_benchmark, main, majority_vote, pass_at_k
-from reward import is_equiv, normalize
+from evaluate import beyond_window_share, evaluate_benchmark, main, majority_vote, parse_args, pass_at_k
+from reward import extract_answer, is_equiv, normalize
 from test_generate import tiny_model, write_tokenizer
 
 # synthetic-style problems: the prompts are what the tiny model sees, the answers what it is graded on
@@ -117,7 +117,7 @@ def test_force_style_prepends_the_marker(model_dir):
     free = evaluate_benchmark(model, tokenizer, RECORDS, max_new_tokens=8)
     for style, marker in (("lookback", "L"), ("carry", "C")):
         forced = evaluate_benchmark(model, tokenizer, RECORDS, max_new_tokens=8, force_style=style)
-        assert all(t.startswith(marker) for t in forced["completions"])
+        assert all(c["completion"].startswith(marker) for c in forced["completions"])
         assert forced["greedy"]["style"][style] == 1.0
     gsm = [{"prompt": "How many?", "answer": "3"}]  # not synthetic: no marker, and a note says so
     result = evaluate_benchmark(model, tokenizer, gsm, max_new_tokens=8, force_style="carry")
@@ -172,6 +172,25 @@ def test_a_failing_cell_is_reported_and_the_rest_still_runs(model_dir, tmp_path,
     rows = json.loads((tmp_path / "eval.json").read_text())["rows"]
     assert "error" in rows[0] and rows[1]["greedy"]["accuracy"] == 0.0
     assert "| error |" in (tmp_path / "eval.md").read_text()
+
+
+def test_save_completions_keeps_every_greedy_completion_graded(model_dir, tmp_path):
+    """--save-completions: one line per problem and cell, the text graded as the report counts it."""
+    data = write_records(tmp_path / "synth.jsonl", RECORDS[:3])
+    out = tmp_path / "eval"
+    argv = ["--model", str(model_dir), "--data", data, "--max-new-tokens", "6", "--force-style", "free", "carry", "--out", str(out)]
+    assert main([*argv, "--save-completions"]) == 0
+    kept = [json.loads(line) for line in (tmp_path / "eval.completions.jsonl").read_text().splitlines()]
+    rows = json.loads((tmp_path / "eval.json").read_text())["rows"]
+    assert [(c["style"], c["index"], c["prompt"], c["gold"]) for c in kept] == \
+        [(s, i, r["prompt"], r["answer"]) for s in ("free", "carry") for i, r in enumerate(RECORDS[:3])]
+    for row in rows:  # the per-line grades add up to the report's accuracy
+        mine = [c for c in kept if c["style"] == row["style"]]
+        assert sum(c["correct"] for c in mine) / len(mine) == row["greedy"]["accuracy"]
+        assert all(c["answer"] == extract_answer(c["completion"]) for c in mine)
+    assert all(c["completion"].startswith("C") for c in kept if c["style"] == "carry")
+    with pytest.raises(SystemExit):
+        parse_args(["--model", str(model_dir), "--save-completions"])  # nowhere to write them
 
 
 def test_a_checkpoint_that_fails_to_load_costs_only_its_rows(model_dir, tmp_path, capsys):

@@ -12,8 +12,9 @@ reward per sample (so no group is skipped and every row is trained on), full att
 
 --long-tail is reasoning far past the window: prompts of 64-512 random tokens, and each response's
 length drawn from a long-tailed (log-normal) distribution capped at --new-tokens, most short and a
-few hitting the cap; generation runs the static batch to its longest response (as generate() does)
-and each row is trained on its own length. With --compile and --steps 20 it reports every step's
+few hitting the cap (per-row budgets of the generation engine); generation runs the static batch
+to its longest response (as generate() does), or with --rollout-slots N keeps N rows busy
+(continuous batching), and each row is trained on its own length. With --compile and --steps 20 it reports every step's
 time, the compilations torch made after the warm-up, and peak memory per step:
 
     python benchmarks/bench_rl.py --long-tail --compile --windows 1024,none --new-tokens 8192 \\
@@ -29,7 +30,6 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import generate as generate_module  # noqa: E402
 import rl  # noqa: E402
 from model import CONFIGS, Config, Model, compile_for_training, config_from_hf  # noqa: E402
 
@@ -48,6 +48,7 @@ parser.add_argument("--sigma", type=float, default=1.0, help="with --long-tail: 
 parser.add_argument("--compile", action="store_true", help="rl.py --compile: compiled training blocks, head and decode step")
 parser.add_argument("--no-checkpointing", action="store_true", help="train without activation checkpointing")
 parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
+parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollout-slots: continuous batching in the rollout")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -76,9 +77,6 @@ gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"
 print(f"{gpu}  torch {torch.__version__}  {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
 
 
-EOS = config.vocab_size - 1  # --long-tail: the end of a response (random weights write it 1 time in 152k)
-
-
 class NoTokenizer:
     """generate's eos_ids and completions' decode, for random token ids: no text is needed."""
 
@@ -98,30 +96,23 @@ def random_reward(text, gold):
 def grpo_args(prompts, new_tokens):
     return rl.get_args(["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
                         "--micro-batch", str(args.micro_batch), "--micro-batch-tokens", str(args.micro_batch_tokens),
+                        "--rollout-slots", str(args.rollout_slots),
                         "--device", device, "--out", os.path.join(scratch, "rl.pt")]
                        + ["--compile"] * args.compile + ["--checkpointing"] * (not args.no_checkpointing))
 
 
 scratch = tempfile.mkdtemp()  # rl.get_args test-writes its --out; nothing is saved there
 lengths = random.Random(1)
-real_generate, real_sample, forced = rl.generate, generate_module.sample, {}
 
 
-def long_tailed_generate(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k):
-    """generate() whose rows write EOS at long-tailed lengths: the static batch runs to its longest row."""
-    targets = [min(max_new_tokens, max(1, round(lengths.lognormvariate(math.log(args.median_tokens), args.sigma))))
-               for _ in range(len(prompts) * group_size)]
-    forced.update(targets=torch.tensor(targets, device=device), t=0)
-    return real_generate(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k)
-
-
-def forced_sample(logits, temperature, *a, **k):  # generate() samples once per new token
-    tokens, logprobs = real_sample(logits, temperature, *a, **k)
-    forced["t"] += 1
-    scaled = logits.float() / temperature
-    eos_logprob = scaled[:, EOS] - scaled.logsumexp(-1)  # what the trainer will compute for the forced EOS
-    end = forced["targets"] == forced["t"]
-    return torch.where(end, EOS, tokens), torch.where(end, eos_logprob, logprobs)
+def long_tailed(engine):
+    """The engine (generate or generate_continuous) with per-row budgets drawn long-tailed: each row stops at its own
+    length, as if it had written EOS there; the static batch runs to its longest row, continuous batching refills."""
+    def run(model, prompts, max_new_tokens, eos_ids, group_size, *a, **k):
+        budgets = [min(max_new_tokens, max(1, round(lengths.lognormvariate(math.log(args.median_tokens), args.sigma))))
+                   for _ in range(len(prompts) * group_size)]
+        return engine(model, prompts, max_new_tokens, eos_ids, group_size, *a, budgets=budgets, **k)
+    return run
 
 
 def prompts_of(n):
@@ -129,9 +120,8 @@ def prompts_of(n):
     return [torch.randint(0, config.vocab_size, (size,)).tolist() for size in sizes]
 
 
-if args.long_tail:
-    rl.generate, generate_module.sample = long_tailed_generate, forced_sample
-    NoTokenizer.eos_ids = [EOS]
+if args.long_tail:  # rl.rollout looks both engines up at each call
+    rl.generate, rl.generate_continuous = long_tailed(rl.generate), long_tailed(rl.generate_continuous)
 compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
 step_seed = 0
 
@@ -178,5 +168,8 @@ if args.out:
     with open(args.out, "a") as f:
         f.write(f"\n{gpu}, torch {torch.__version__}, one GRPO step: {args.prompts} prompts x {args.group_size} samples, "
                 f"prompt {args.prompt_len}, {args.new_tokens} new tokens, micro-batch {args.micro_batch}, "
-                f"{'bf16 autocast, ' if device == 'cuda' else ''}fp32 master weights, activation checkpointing"
+                f"{'bf16 autocast, ' if device == 'cuda' else ''}fp32 master weights"
+                f"{'' if args.no_checkpointing else ', activation checkpointing'}{', --compile' if args.compile else ''}"
+                f"{f', long-tailed lengths (median {args.median_tokens}, sigma {args.sigma})' if args.long_tail else ''}"
+                f"{f', --rollout-slots {args.rollout_slots}' if args.rollout_slots else ''}"
                 f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

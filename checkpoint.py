@@ -67,8 +67,8 @@ def load_model(path, window="config", sinks=0, full_layers=(), device="cpu", dty
 
 
 def load_model_under(path, config, device="cpu", dtype=None):
-    """The model at `path` (no tokenizer) run under the attention of `config`: its windows per layer and sinks.
-    The layer count and vocabulary must match, as for a reference policy of the same family."""
+    """The model at `path` (no tokenizer), frozen, run under the attention of `config`: its windows per layer and
+    sinks. A reference (rl.py --kl-ref): the layer count and vocabulary must match, the model's family."""
     model, _ = load_model(path, device=device, dtype=dtype)
     c = model.config
     if (c.vocab_size, c.num_hidden_layers) != (config.vocab_size, config.num_hidden_layers):
@@ -78,7 +78,7 @@ def load_model_under(path, config, device="cpu", dtype=None):
     model.set_window(window, config.sinks, [i for i, w in enumerate(config.layer_windows) if w is None] if window else ())
     if c.layer_windows != config.layer_windows:  # windows that differ between layers: set_window gives one
         raise ValueError(f"{path}: cannot run it under {attention_label(config)}")
-    return model
+    return model.eval().requires_grad_(False)
 
 
 def checkpoint_tokenizer(ckpt, path):

@@ -376,7 +376,10 @@ def main(argv=None):
         print("error: no benchmark left to evaluate", file=distributed.stderr())
         return 1
     bench_names = [name for name, _, _ in benchmarks]
-    rows, notes, kept = [], [], []  # kept: the greedy completions, with --save-completions
+    rows, notes = [], []
+    completions_file = Path(f"{args.out}.completions.jsonl") if args.save_completions and distributed.is_main() else None
+    if completions_file:  # each cell's completions are appended as it ends: written once, not with every report
+        completions_file.write_text("")
 
     def save():
         summary, detail = eval_tables(rows, bench_names, args.samples, args.ks)
@@ -388,8 +391,6 @@ def main(argv=None):
                 "benchmarks": {name: {"source": src, "n": len(recs)} for name, recs, src in benchmarks},
                 "rows": rows, "notes": notes, "errors": errors}
         write_report(args.out, markdown, data)
-        if args.save_completions and distributed.is_main():
-            atomic_write(f"{args.out}.completions.jsonl", lambda f: Path(f).write_text("".join(json.dumps(r) + "\n" for r in kept)))
         return summary, detail, extra
 
     for ckpt in args.model:
@@ -422,9 +423,11 @@ def main(argv=None):
                         save()
                         continue
                     completions = result.pop("completions")
-                    if args.save_completions:
-                        kept.extend({**{k: row[k] for k in ("checkpoint", "attention", "style", "benchmark")}, "index": i,
-                                     "prompt": r["prompt"], "gold": r["answer"], **c} for i, (r, c) in enumerate(zip(records, completions)))
+                    if completions_file:
+                        cell = {k: row[k] for k in ("checkpoint", "attention", "style", "benchmark")}
+                        with completions_file.open("a") as f:
+                            f.writelines(json.dumps({**cell, "index": i, "prompt": r["prompt"], "gold": r["answer"], **c}) + "\n"
+                                         for i, (r, c) in enumerate(zip(records, completions)))
                     row.update(result)
                     rows.append(row)
                     notes.extend(f"{desc}: {n}" for n in result["notes"])

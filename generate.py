@@ -258,18 +258,18 @@ def row_limits(budgets, rows, max_new_tokens, device):
     return torch.tensor(budgets, device=device)
 
 
-def prefill_prompts(model, cache, prompts, starts, G, logits):
+def prefill_prompts(model, cache, prompts, placements, logits):
     """
-    starts: (prompt index, first cache row) pairs; prompt i goes into cache rows start .. start+G-1
-    and its last logits into those rows of `logits` (in place). Prompts of one length share a forward.
+    placements: (prompt index, cache rows) pairs; each prompt is prefilled once, into all its rows, and
+    its last logits go to those rows of `logits` (in place). Prompts of one length and row count share a forward.
     """
     device = logits.device
-    by_length = {}
-    for i, start in starts:
-        by_length.setdefault(len(prompts[i]), []).append((i, start))
-    for T, pairs in by_length.items():
+    by_shape = {}
+    for i, rows in placements:
+        by_shape.setdefault((len(prompts[i]), len(rows)), []).append((i, rows))
+    for (_, G), pairs in by_shape.items():
         ids = torch.tensor([prompts[i] for i, _ in pairs], device=device)  # (P, T)
-        rows = torch.tensor([start for _, start in pairs], device=device)[:, None] + torch.arange(G, device=device)  # (P, G)
+        rows = torch.tensor([rows for _, rows in pairs], device=device)  # (P, G)
         logits[rows.reshape(-1)] = cache.prefill(model, ids, rows).repeat_interleave(G, dim=0)
 
 
@@ -299,7 +299,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
 
     # 1. prefill, prompts of equal length together; the last logits give each row's first token
     logits = torch.empty(B, model.config.vocab_size, device=device, dtype=torch.float32)
-    prefill_prompts(model, cache, prompts, [(i, i * G) for i in range(len(prompts))], G, logits)
+    prefill_prompts(model, cache, prompts, [(i, range(i * G, i * G + G)) for i in range(len(prompts))], logits)
 
     # 2. decode
     tokens = torch.full((B, max_new_tokens), eos_ids[0], device=device)
@@ -332,7 +332,8 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     unit: the rows refilled together, a divisor of group_size. The default, group_size, refills a
     whole group with one prefill of its prompt, but the group then holds its G slots until its
     longest sample ends. A smaller unit (1: each row as soon as it ends) keeps more slots busy when
-    the samples of one prompt differ much in length, at the cost of a prefill of the prompt per unit.
+    the samples of one prompt differ much in length, at the cost of prefilling a prompt again when its
+    rows are refilled at different times.
 
     Why it stays fast: the decode step keeps its one static shape (slots rows, one cache), so the
     CUDA graph and the compiled step serve every prompt. A refill is an eager prefill that writes
@@ -385,7 +386,10 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
                 break
             take = free[: units - queued]
             if take:  # refill: prefill overwrites the slots' logits (the step's were for the old rows)
-                prefill_prompts(model, cache, prompts, [((queued + j) * U // G, g * U) for j, g in enumerate(take)], U, logits)
+                placements = {}  # prompt -> the slots its rows take now: one prefill per prompt, however many units
+                for j, g in enumerate(take):
+                    placements.setdefault((queued + j) * U // G, []).extend(range(g * U, g * U + U))
+                prefill_prompts(model, cache, prompts, list(placements.items()), logits)
                 slot_rows = torch.tensor(take, device=device)[:, None] * U + offsets  # (n, U)
                 row[slot_rows] = torch.arange(queued, queued + len(take), device=device)[:, None] * U + offsets
                 t[slot_rows], done[slot_rows] = 0, False

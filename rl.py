@@ -281,18 +281,6 @@ def check_rollout_memory(sampler, prompts, args):
                          "--group-size or --max-new-tokens, or use a window (its layers keep only W positions)")
 
 
-def kl_reference(model, args):
-    """
-    The frozen policy the KL penalty anchors to: a copy of the initial policy, or --kl-ref (e.g. the
-    base model before SFT, which still writes both solution styles) under the policy's attention, so
-    that both are compared on what the policy can see.
-    """
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    if not args.kl_ref:
-        return inference_copy(model, dtype)
-    return load_model_under(args.kl_ref, model.config, args.device, dtype).eval().requires_grad_(False)
-
-
 def make_sampler(model, device):
     """
     The weights generation runs on. On CUDA, a bf16 copy refreshed after every update: decoding
@@ -530,7 +518,10 @@ def main(argv=None, reward_fn=None):
     # 1. the policy, with the SFT checkpoint's window unless --window overrides it (fp32 weights; bf16 autocast on GPU)
     model, tokenizer = load_model(args.model, args.window, args.sinks, args.full_layers, args.device, torch.float32)
     model.impl, model.checkpointing = args.impl, args.checkpointing
-    ref_model = kl_reference(model, args) if args.kl_beta > 0 else None  # only when a KL penalty needs it
+    ref_model = None  # the frozen policy a KL penalty anchors to: the initial one, or --kl-ref (e.g. the base model
+    if args.kl_beta > 0:  # before SFT, which still writes both solution styles) run under the policy's attention
+        dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+        ref_model = load_model_under(args.kl_ref, model.config, args.device, dtype) if args.kl_ref else inference_copy(model, dtype)
 
     # 2. prompts and gold answers
     context = model.config.max_position_embeddings

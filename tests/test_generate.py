@@ -202,7 +202,9 @@ def test_continuous_sampled_rows_equal_full_forward(layout, unit, monkeypatch):
     if unit is None:
         assert sum(prefilled) == 7 and len(prefilled) >= 4  # 2 groups of slots for 7 prompts: refilled at least 3 times
     else:
-        assert sum(prefilled) == 21 and len(prefilled) >= 8  # a prefill per row, 6 slots for 21 rows
+        # rows refilled one by one, 6 slots for 21 rows: a prompt is prefilled once per round its rows are placed in,
+        # so more than once for some (7 prompts), never once per row (21)
+        assert 7 < sum(prefilled) < 21 and len(prefilled) >= 8
     assert gen.prompt_rows.tolist() == [p for p in range(7) for _ in range(G)]
     lengths = gen.mask.sum(1)
     assert lengths.min() < 10 and lengths.max() == N  # long-tailed enough that slots finish at different steps

@@ -7,7 +7,7 @@ import torch
 
 import rl
 from data.synthetic import DEFAULT_TASK
-from checkpoint import load_checkpoint, save_checkpoint
+from checkpoint import load_checkpoint, load_model_under, save_checkpoint
 from generate import generate
 from model import Config, Model
 from tokenizer import Tokenizer
@@ -367,13 +367,12 @@ def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):
     for (name, x), y in zip(default.state_dict().items(), same.state_dict().values()):
         assert torch.equal(x, y), name
 
-    args = rl.get_args(command(run_files, "--kl-beta", "0.1", "--kl-ref", str(run_files / "init.pt")))
     policy = toy_model()
     policy.set_window(2, sinks=1, full_layers=[1])
-    ref = rl.kl_reference(policy, args)  # init.pt is full attention: it runs under the policy's window instead
+    ref = load_model_under(run_files / "init.pt", policy.config)  # init.pt is full attention: it runs under the policy's window
     assert ref.config.layer_windows == [2, None] and ref.config.sinks == 1 and not any(p.requires_grad for p in ref.parameters())
     other = Model(Config(model_type="llama", vocab_size=TOY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64))
     save_checkpoint(run_files / "other.pt", other, tokenizer=str(run_files / "tok"))
     with pytest.raises(ValueError, match="3 layers, against 20 and 2: not the same model family"):
-        rl.kl_reference(policy, rl.get_args(command(run_files, "--kl-beta", "0.1", "--kl-ref", str(run_files / "other.pt"))))
+        load_model_under(run_files / "other.pt", policy.config)

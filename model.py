@@ -181,11 +181,11 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, cos, sin, impl="auto", cache=None):
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None):
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
         if cache is None:
-            y = sliding_window_attention(q, k, v, self.window, self.sinks, impl=impl)  # (B, Hq, T, D)
+            y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
             y = cache.attend(self.layer_idx, q, k, v, impl)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
@@ -211,8 +211,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, cos, sin, impl="auto", cache=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache)
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -244,20 +244,23 @@ class Model(nn.Module):
         for layer, w in zip(self.layers, self.config.layer_windows):
             layer.self_attn.window, layer.self_attn.sinks = w, sinks
 
-    def hidden_states(self, input_ids, positions=None, cache=None):
-        """input_ids (B, T); positions (B, T), by default 0..T-1 in every row."""
+    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None):
+        """input_ids (B, T); positions (B, T), by default 0..T-1 in every row, or counted from each
+        document's start in packed rows (doc_start (B, T), see swa_attention.py and pack)."""
         B, T = input_ids.shape
         if positions is None:
             positions = torch.arange(T, device=input_ids.device).expand(B, T)
+            if doc_start is not None:
+                positions = positions - doc_start
         x = self.embed_tokens(input_ids)  # (B, T, H)
         if self.inv_freq.device != x.device:
             self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
         for layer in self.layers:
             if self.checkpointing and self.training and cache is None:
-                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, self.impl, cache)
+                x = layer(x, cos, sin, self.impl, cache, doc_start)
         return self.norm(x)
 
     def forward(self, input_ids, positions=None, cache=None):
@@ -476,12 +479,34 @@ def config_to_hf(config):
     return hf, renamed
 
 
-def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
+def pack(seqs, length, pad_id=0):
+    """
+    Sequences end to end in one row of exactly `length` tokens -> ids (1, length), doc_start (1,
+    length) (where each position's sequence starts; the padding at the end is one more) and each
+    sequence's offset in the row. Attention keeps the sequences apart (swa_attention.py), so a packed
+    row computes what each sequence would alone, and every forward has one shape however long the
+    sequences are: compiled code compiles once, and no short row is padded to a long one.
+    """
+    if sum(map(len, seqs)) > length:
+        raise ValueError(f"{len(seqs)} sequences of {sum(map(len, seqs))} tokens do not fit a packed row of {length}")
+    ids, doc_start, offsets = [], [], []
+    for s in seqs:
+        offsets.append(len(ids))
+        doc_start += [len(ids)] * len(s)
+        ids += s
+    doc_start += [len(ids)] * (length - len(ids))
+    ids += [pad_id] * (length - len(ids))
+    return torch.tensor([ids]), torch.tensor([doc_start]), offsets
+
+
+def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
     (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
     vocab) logits are never held at once (152k-token vocabularies make them the largest tensor of
     a long sequence): the head runs on chunks of positions, each recomputed in the backward pass.
+    Packed rows (doc_start, see pack): column t is within t's sequence, except at a sequence's last
+    position, whose "next token" starts the next sequence (callers mask it out).
     """
     # compiled blocks (compile_for_training) keep a compilation per window x grad mode x static or
     # symbolic length (measured: 8 for one window + full layers, with and without grad), which is
@@ -489,8 +514,10 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096):
     T = input_ids.shape[1]
     if model.pad_to_buckets:  # compile_for_training(static=True): every length runs as its bucket's static shape
         input_ids = F.pad(input_ids, (0, bucket_length(T) - T))  # right padding changes nothing before it
+        if doc_start is not None:
+            doc_start = F.pad(doc_start, (0, input_ids.shape[1] - T), value=T)
     with torch._dynamo.config.patch(**recompile_budget()):
-        hidden = model.hidden_states(input_ids)[:, :-1]  # (B, T - 1, H)
+        hidden = model.hidden_states(input_ids, doc_start=doc_start)[:, :-1]  # (B, T - 1, H)
         targets = input_ids[:, 1:]  # (B, T - 1)
         chunk = max(1, chunk // input_ids.shape[0])  # about `chunk` positions per head call over all rows
         out = []

@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes
-from model import compile_for_training, inference_copy, make_optimizer, token_logprobs
+from model import compile_for_training, inference_copy, make_optimizer, pack, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -88,8 +88,8 @@ def get_args(argv=None):
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--micro-batch", type=int, default=16, help="rows per training forward (gradients accumulate)")
     p.add_argument("--micro-batch-tokens", type=int, default=0,
-                   help="instead: as many rows per training forward as fit this many positions (rows x longest prompt + "
-                        "completion), so that a group of long responses does not run out of memory; 0: off")
+                   help="instead: each training forward is one row of this many positions holding whole rows end to end "
+                        "(model.pack): one shape for every forward, however long the responses (a multiple of 128; 0: off)")
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, refilled with the next prompt's group as groups finish "
                         "(a multiple of --group-size; 0: all of a step's rows at once, until the longest ends)")
@@ -116,6 +116,8 @@ def get_args(argv=None):
                        "eval_size", "eval_samples", "save_every")
     if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
         p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
+    if args.micro_batch_tokens % 128:
+        p.error(f"--micro-batch-tokens must be a multiple of 128 (flex attention's block), got {args.micro_batch_tokens}")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
         p.error("--lr and --grad-clip must be > 0, --warmup, --weight-decay and --top-k >= 0, --top-p in (0, 1]")
     distributed.check_divisible(p, "--prompts-per-step", args.prompts_per_step, "a prompt's group never spans ranks")
@@ -190,25 +192,29 @@ def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens,
     return torch.where(mask, per_token, 0.0).sum() / n_tokens, stats
 
 
-def completion_logprobs(model, prompts, gen, rows, temperature):
+def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     """
     Log-probs of the completion tokens of `rows` (R,) under `model`, (R, N) with N the longest of
     them. Each row is prompt + completion, right-padded (causal attention: padding after a row
-    never touches it); completion token j sits at position len(prompt) + j, so its log-prob (the
-    prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
+    never touches it), or with `packed` all rows end to end in one row of that many positions
+    (model.pack). Completion token j sits at position len(prompt) + j of its row, so its log-prob
+    (the prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
     """
     lengths = gen.mask[rows].sum(1).tolist()
     N = max(lengths)
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
     seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
-    T = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), T, dtype=torch.long)  # pad with 0, any real token: what follows a row is never seen by it
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-    ids = ids.to(gen.tokens.device)
-    logp = token_logprobs(model, ids, temperature)  # (R, T - 1)
-    start = torch.tensor([len(s) - n - 1 for s, n in zip(seqs, lengths)], device=ids.device)  # len(prompt) - 1
-    index = (start[:, None] + torch.arange(N, device=ids.device)).clamp(max=T - 2)  # (R, N)
+    if packed:
+        ids, doc_start, offsets = pack(seqs, packed)
+        logp = token_logprobs(model, ids.to(gen.tokens.device), temperature, doc_start=doc_start.to(gen.tokens.device))  # (1, packed - 1)
+        logp = logp.expand(len(seqs), -1)  # (R, packed - 1): row i reads its own columns
+    else:
+        ids, offsets = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long), [0] * len(seqs)  # pad with 0, any real token:
+        for i, s in enumerate(seqs):  # what follows a row is never seen by it
+            ids[i, : len(s)] = torch.tensor(s)
+        logp = token_logprobs(model, ids.to(gen.tokens.device), temperature)  # (R, T - 1)
+    start = torch.tensor([o + len(s) - n - 1 for o, s, n in zip(offsets, seqs, lengths)], device=logp.device)  # offset + len(prompt) - 1
+    index = (start[:, None] + torch.arange(N, device=logp.device)).clamp(max=logp.shape[1] - 1)  # (R, N)
     return logp.gather(1, index), ids.numel()
 
 
@@ -232,23 +238,22 @@ class Timer:
 
 def micro_batches(rows, prompts, gen, args):
     """
-    The training forwards of `rows` (R,): --micro-batch rows each, or with --micro-batch-tokens as
-    many rows as fit that many positions (rows x the longest prompt + completion among them, what a
-    padded forward holds), longest first so that similar lengths share a forward. A row longer than
-    the budget gets a forward of its own.
+    The training forwards of `rows` (R,): --micro-batch rows each, or with --micro-batch-tokens the
+    rows that fill one packed row of that many positions (first fit, longest first).
     """
     if not args.micro_batch_tokens:
         return rows.split(args.micro_batch)
     lengths = (gen.mask[rows].sum(1) + torch.tensor([len(prompts[p]) for p in gen.prompt_rows[rows].tolist()],
                                                     device=rows.device)).tolist()
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches, current = [], []
-    for i in order:  # lengths fall along `order`: the first row of a batch is its longest
-        if current and (len(current) + 1) * lengths[current[0]] > args.micro_batch_tokens:
-            batches.append(current)
-            current = []
-        current.append(i)
-    return [rows[torch.tensor(b, device=rows.device)] for b in batches + [current] if b]
+    batches, free = [], []  # the packed rows, and the room left in each
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        b = next((b for b, room in enumerate(free) if room >= lengths[i]), len(batches))
+        if b == len(batches):
+            batches.append([])
+            free.append(args.micro_batch_tokens)
+        batches[b].append(i)
+        free[b] -= lengths[i]
+    return [rows[torch.tensor(b, device=rows.device)] for b in batches]
 
 
 def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
@@ -257,7 +262,8 @@ def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
     micros = [m for m in micro_batches(rows, prompts, gen, args) if len(m)]
     with torch.no_grad(), autocast:
         for micro in distributed.lockstep(micros) if distributed.sharded(policy) else micros:
-            lp, _ = completion_logprobs(policy, prompts, gen, FILLER.to(rows.device) if micro is None else micro, args.temperature)  # (R, N')
+            lp, _ = completion_logprobs(policy, prompts, gen, FILLER.to(rows.device) if micro is None else micro, args.temperature,
+                                        args.micro_batch_tokens)  # (R, N')
             if micro is not None:  # None: an empty turn of a rank with fewer rows, for the sharded policy's collectives
                 out[micro, : lp.shape[1]] = lp
     return out
@@ -378,11 +384,11 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
             for micro in distributed.lockstep(micro_batches(minibatch, prompts, gen, args) if len(minibatch) else []):
                 if micro is None:  # this rank has no rows (left) in this minibatch: an empty turn, since the sharded
                     with autocast:  # model's gathers and gradient reductions need every rank
-                        logp, _ = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device), args.temperature)
+                        logp, _ = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device), args.temperature, args.micro_batch_tokens)
                     (logp.sum() * 0.0).backward()
                     continue
                 with autocast:
-                    logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature)  # (R, N)
+                    logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature, args.micro_batch_tokens)  # (R, N)
                 N = logp.shape[1]
                 mask = gen.mask[micro, :N]
                 is_weight = None
@@ -556,6 +562,9 @@ def main(argv=None, reward_fn=None):
     elif args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
         compile_for_training(model)
     check_rollout_memory(sampler, train_prompts, args)
+    if args.micro_batch_tokens and max(map(len, train_prompts)) + args.max_new_tokens > args.micro_batch_tokens:
+        raise ValueError(f"--micro-batch-tokens {args.micro_batch_tokens} cannot hold the longest prompt ({max(map(len, train_prompts))} "
+                         f"tokens) + --max-new-tokens {args.max_new_tokens}: raise it, or lower --max-new-tokens")
 
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})

@@ -10,8 +10,10 @@ the attention mask changes (see model.Model.set_window).
 Data: JSON lines {"prompt", "response", ...} (data/convert.py makes them from GSM8K / MATH);
 by default the synthetic task's SFT split (data/synthetic.py). The loss covers the response tokens
 and the EOS after them; the prompt is rendered as at inference (chat template or plain).
-Batches are length-bucketed: sequences of similar length share a batch, so little is padding, and
-no two documents ever share a row (nothing to mask between documents).
+Batches are length-bucketed: sequences of similar length share a batch, so little is padding.
+--pack N instead puts whole examples end to end in single rows of N tokens, attention kept inside
+each example (model.pack): every forward has one shape, so --compile compiles once whatever the
+lengths (measured in BENCHMARKS.md: SFT at lengths drawn from 1k-16k).
 
 Writes out/sft.pt (weights, config with its window, tokenizer location, args) atomically every
 --save-every steps and at the end; --resume continues from it exactly (optimizer, schedule, data
@@ -30,7 +32,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         diverged, export_hf, load_model, log, resume, run_main, save_run, start_run)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
-from model import compile_for_training, make_optimizer, token_logprobs
+from model import compile_for_training, make_optimizer, pack, token_logprobs
 
 
 def get_args(argv=None):
@@ -41,7 +43,9 @@ def get_args(argv=None):
     p.add_argument("--eval-data", "--val-data", default=None, help="validation JSON lines; default: the synthetic val split")
     p.add_argument("--all-tokens", action="store_true", help="loss on prompt tokens too (pretraining)")
     p.add_argument("--max-len", type=int, default=None, help="longer examples are skipped (and counted); default: the context")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per micro-batch (with --pack: per validation batch)")
+    p.add_argument("--pack", type=int, default=0, metavar="N",
+                   help="micro-batches are single rows of N tokens holding whole examples (a multiple of 128; default: padded rows)")
     p.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per optimizer step, over all ranks: the global batch is --batch-size x --grad-accum "
                         "whatever the number of GPUs (torchrun: each rank takes every world-size-th micro-batch)")
@@ -64,6 +68,8 @@ def get_args(argv=None):
     check_at_least_one(p, args, "batch_size", "grad_accum", "epochs", "eval_every", "eval_size", "save_every", "max_steps", "max_len")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 <= args.min_lr_ratio <= 1:
         p.error("--lr and --grad-clip must be > 0, --warmup and --weight-decay >= 0, --min-lr-ratio in [0, 1]")
+    if args.pack < 0 or args.pack % 128:
+        p.error(f"--pack must be a multiple of 128 (flex attention's block), got {args.pack}")
     distributed.check_divisible(p, "--grad-accum", args.grad_accum, "so that the global batch stays --batch-size x --grad-accum")
     check_run_outputs(p, args)
     return args
@@ -108,6 +114,35 @@ def epoch_batches(examples, batch_size, seed, epoch):
     return batches
 
 
+def epoch_packs(examples, length, seed, epoch):
+    """Shuffle, then first fit, longest first, within pools of 1024 examples: rows of at most `length` tokens."""
+    rng = random.Random(f"{seed}/{epoch}")
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    rows = []
+    for s in range(0, len(order), 1024):
+        pool, free = [], []  # the pool's rows, and the room left in each
+        for i in sorted(order[s : s + 1024], key=lambda i: -len(examples[i][0])):
+            n = len(examples[i][0])
+            r = next((r for r, room in enumerate(free) if room >= n), len(pool))
+            if r == len(pool):
+                pool.append([])
+                free.append(length)
+            pool[r].append(i)
+            free[r] -= n
+        rows += pool
+    rng.shuffle(rows)
+    return rows
+
+
+def collate_packed(examples, idx, pad_id, length, device):
+    """One row of `length` tokens: ids (1, length), mask (1, length - 1) aligned with targets, doc_start (1, length)."""
+    ids, doc_start, _ = pack([examples[i][0] for i in idx], length, pad_id)
+    mask = torch.zeros(1, length, dtype=torch.bool)
+    mask[0, : sum(len(examples[i][1]) for i in idx)] = torch.tensor([m for i in idx for m in examples[i][1]])  # each mask[0] is False:
+    return ids.to(device), mask[:, 1:].to(device), doc_start.to(device)  # no example is trained to follow the one before it
+
+
 def collate(examples, idx, pad_id, device):
     T = max(len(examples[i][0]) for i in idx)
     ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
@@ -119,10 +154,10 @@ def collate(examples, idx, pad_id, device):
     return ids.to(device), mask[:, 1:].to(device)  # mask aligned with targets ids[:, 1:]
 
 
-def sequence_loss(model, ids, target_mask, device):
+def sequence_loss(model, ids, target_mask, device, doc_start=None):
     """Summed negative log-likelihood of the masked targets, and their count."""
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-        logprobs = token_logprobs(model, ids)  # (B, T - 1)
+        logprobs = token_logprobs(model, ids, doc_start=doc_start)  # (B, T - 1)
     return -(logprobs * target_mask).sum(), target_mask.sum()
 
 
@@ -151,7 +186,7 @@ def lr_at(step, args, total_steps):
 
 
 # arguments that must match for --resume to continue the same run
-RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "all_tokens", "max_len", "batch_size", "grad_accum",
+RUN_IDENTITY = ("model", "data", "window", "sinks", "full_layers", "all_tokens", "max_len", "batch_size", "pack", "grad_accum",
                 "lr", "min_lr_ratio", "warmup", "weight_decay", "epochs", "max_steps", "seed")
 
 
@@ -170,6 +205,9 @@ def main(argv=None):
     if args.max_len > context:
         print(f"note: --max-len {args.max_len} exceeds the model's context {context}; using {context}")
         args.max_len = context
+    if args.pack and args.pack < args.max_len:  # an example must fit its row
+        print(f"note: --max-len {args.max_len} lowered to --pack {args.pack}")
+        args.max_len = args.pack
     windows = [w for w in model.config.layer_windows if w is not None]
     if windows and max(windows) >= args.max_len:
         print(f"note: window {max(windows)} >= --max-len {args.max_len}: SWA equals full attention on this data")
@@ -188,7 +226,10 @@ def main(argv=None):
     if skipped:
         print(f"note: skipped {skipped} training examples longer than --max-len {args.max_len}")
     pad_id = tokenizer.eos_id
-    batches_per_epoch = len(epoch_batches(train, args.batch_size, args.seed, 0))
+    def batches_of(epoch):  # the epoch's micro-batches, each a list of example indices
+        return epoch_packs(train, args.pack, args.seed, epoch) if args.pack else epoch_batches(train, args.batch_size, args.seed, epoch)
+
+    batches_per_epoch = len(batches_of(0))
     total_steps = args.max_steps or args.epochs * batches_per_epoch // args.grad_accum
     if total_steps < 1:
         raise ValueError(f"nothing to train: {len(train)} examples give {batches_per_epoch} batches for --grad-accum {args.grad_accum}")
@@ -202,7 +243,7 @@ def main(argv=None):
         ckpt = resume(out, model, optimizer, args, RUN_IDENTITY)
         pos = ckpt.get("pos", ckpt.get("batch_pos"))  # batch_pos: checkpoints written before 2026-12
         step, epoch, saved_step = ckpt["step"], ckpt["epoch"], ckpt["step"]
-    batches = EpochIterator(lambda e: epoch_batches(train, args.batch_size, args.seed, e), epoch, pos)
+    batches = EpochIterator(batches_of, epoch, pos)
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})
 
@@ -228,8 +269,8 @@ def main(argv=None):
         tokens = sum(len(train[i][0]) for idx in micro for i in idx)  # real tokens, padding not counted
         total_loss = 0.0
         for idx in micro[distributed.rank() :: world]:  # this rank's share; the ranks' gradients are summed (FSDP)
-            ids, mask = collate(train, idx, pad_id, args.device)
-            loss, _ = sequence_loss(model, ids, mask, args.device)
+            ids, mask, *doc_start = collate_packed(train, idx, pad_id, args.pack, args.device) if args.pack else collate(train, idx, pad_id, args.device)
+            loss, _ = sequence_loss(model, ids, mask, args.device, *doc_start)
             (loss / n_targets).backward()
             total_loss = total_loss + loss.detach()  # summed on the device: one host sync per step, not per micro-batch
         loss_value = distributed.all_sum(total_loss).item() / n_targets

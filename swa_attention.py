@@ -23,6 +23,11 @@ One entry point, sliding_window_attention(q, k, v, window, sinks, impl), with fo
 Keys may start before the queries (a KV cache or a prefix): with Tq queries and Tk keys the
 queries are the *last* Tq positions, i.e. query t sits at absolute position Tk - Tq + t.
 
+Packed rows (training): several documents end to end in one row, doc_start (B, T) giving for each
+position the index where its document starts. A query then sees only keys of its own document, with
+the window and the sinks counted from that document's start: exactly what each document would see
+alone. Every forward can then have one shape, whatever the documents' lengths (naive, sdpa, flex).
+
 Shapes: q (B, Hq, Tq, D); k, v (B, Hkv, Tk, D) with Hq a multiple of Hkv (grouped-query
 attention); the output is (B, Hq, Tq, D).
 """
@@ -51,6 +56,13 @@ def visible(q_pos, k_pos, window, sinks):
     return mask
 
 
+def document_mask(doc_start, window, sinks):
+    """(B, T, T) boolean mask of packed rows: same document, and visible counted from its start."""
+    s_q, s_k = doc_start[:, :, None], doc_start[:, None, :]  # (B, T, 1), (B, 1, T)
+    pos = torch.arange(doc_start.shape[1], device=doc_start.device)
+    return (s_q == s_k) & visible(pos[:, None] - s_q, pos[None, :] - s_k, window, sinks)
+
+
 def window_mask(Tq, Tk, window, sinks, device=None):
     """(Tq, Tk) boolean mask; queries are the last Tq of Tk positions."""
     q_pos = torch.arange(Tk - Tq, Tk, device=device)[:, None]
@@ -68,12 +80,15 @@ def group_queries(q, Hkv):
 # naive: the reference
 
 
-def naive_attention(q, k, v, window, sinks=0):
+def naive_attention(q, k, v, window, sinks=0, doc_start=None):
     B, Hq, Tq, D = q.shape
     Hkv, Tk = k.shape[1], k.shape[2]
     qg = group_queries(q, Hkv)  # (B, Hkv, G, Tq, D)
     scores = qg @ k.unsqueeze(2).transpose(-1, -2) / math.sqrt(D)  # (B, Hkv, G, Tq, Tk)
-    mask = window_mask(Tq, Tk, window, sinks, q.device)
+    if doc_start is None:
+        mask = window_mask(Tq, Tk, window, sinks, q.device)
+    else:
+        mask = document_mask(doc_start, window, sinks)[:, None, None]  # (B, 1, 1, T, T)
     scores = scores.masked_fill(~mask, float("-inf"))
     # the reference softmax runs in at least float32 whatever the input dtype
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(q.dtype)
@@ -128,9 +143,12 @@ def chunked_attention(q, k, v, window, sinks=0, chunk_size=512):
 # sdpa: torch's fused kernels with a boolean mask
 
 
-def sdpa_attention(q, k, v, window, sinks=0):
+def sdpa_attention(q, k, v, window, sinks=0, doc_start=None):
     Tq, Tk = q.shape[2], k.shape[2]
     gqa = q.shape[1] != k.shape[1]
+    if doc_start is not None:
+        mask = document_mask(doc_start, window, sinks)[:, None]  # (B, 1, T, T)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
     if window is None or window >= Tk:
         if Tq == Tk:  # plain causal: lets SDPA pick flash attention
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
@@ -227,8 +245,57 @@ def flex_block_mask(Tq, Tk, window, sinks, device, block=FLEX_BLOCK):
                                     seq_lengths=(Tq, Tk))
 
 
+def flex_document_mask(doc_start, window, sinks, block=FLEX_BLOCK):
+    """
+    flex's BlockMask of packed rows, doc_start (B, T) with T a multiple of the block, from block
+    corners as flex_block_mask, row by row. Two blocks can hold a visible pair only if a document
+    has positions in both (document starts only grow along a row, so a block's first and last
+    positions bound its documents) and their positions are near enough (inside a document, distances
+    are position distances). They are full only inside one document and wholly inside the window.
+    Sinks sit at every document's start: with sinks, blocks sharing a document stay partial
+    (correct, just less sparse). Built once per forward: every layer of that window reuses it.
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+    B, T = doc_start.shape
+    starts = doc_start.view(B, T // block, block)  # (B, blocks, block)
+    first, last = starts[:, :, 0], starts[:, :, -1]  # (B, blocks): the document start of each block's first and last position
+    q_first, q_last, k_first, k_last = first[:, :, None], last[:, :, None], first[:, None, :], last[:, None, :]
+    start = torch.arange(0, T, block, device=doc_start.device)
+    q0, q1, k0, k1 = start[:, None], start[:, None] + block - 1, start[None, :], start[None, :] + block - 1
+    reach = T if window is None else window
+    near = (q1 >= k0) & (q0 - k1 < reach)  # (Q, KV)
+    if sinks:
+        near = near | (k0 <= q1)
+    touched = (k_last >= q_first) & (q_last >= k_first) & near  # (B, Q, KV)
+    one_document = (q_first == q_last) & (k_first == k_last) & (q_first == k_first)
+    full = one_document & (k1 <= q0) & (k0 > q1 - reach)
+    partial = touched & ~full
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        s_q, s_k = doc_start[b, q_idx], doc_start[b, kv_idx]
+        return (s_q == s_k) & visible(q_idx - s_q, kv_idx - s_k, window, sinks)
+
+    def as_indices(blocks):  # (B, Q, KV) bool -> the count per query block, and the KV block indices listed first
+        counts = blocks.sum(-1, dtype=torch.int32)  # (B, Q)
+        order = torch.argsort((~blocks).to(torch.int8), dim=-1, stable=True).to(torch.int32)  # (B, Q, KV)
+        return counts[:, None], order[:, None]  # (B, 1, Q), (B, 1, Q, KV): H broadcasts
+
+    return BlockMask.from_kv_blocks(*as_indices(partial), *as_indices(full), BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(T, T))
+
+
+_document_masks = {}  # (window, sinks) -> (doc_start, its block mask): the last forward's, for its other layers
+
+
+def cached_document_mask(doc_start, window, sinks, pad):
+    held = _document_masks.get((window, sinks))
+    if held is None or held[0] is not doc_start:
+        padded = F.pad(doc_start, (0, pad), value=doc_start.shape[1]) if pad else doc_start  # the padding: one more document
+        held = _document_masks[(window, sinks)] = (doc_start, flex_document_mask(padded.contiguous(), window, sinks))
+    return held[1]
+
+
 @torch.compiler.disable  # its own compiled region, static shapes per bucket, also inside compiled blocks
-def flex_attention(q, k, v, window, sinks=0, bucket=FLEX_BLOCK):
+def flex_attention(q, k, v, window, sinks=0, doc_start=None, bucket=FLEX_BLOCK):
     Tq, Tk = q.shape[2], k.shape[2]
     pad = bucket_length(Tk, bucket) - Tk
     if q.device.type == "cpu":  # what torch's CPU kernel lacks: say so before compiling anything
@@ -242,7 +309,10 @@ def flex_attention(q, k, v, window, sinks=0, bucket=FLEX_BLOCK):
     # zeros at the end: (B, H, T + pad, D), contiguous whatever came in (compiled flex specialises on
     # strides too: a padded and an unpadded call of one bucket would otherwise compile twice)
     q, k, v = ((F.pad(t, (0, 0, 0, pad)) if pad else t).contiguous() for t in (q, k, v))
-    block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
+    if doc_start is None:
+        block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
+    else:
+        block_mask = cached_document_mask(doc_start, window, sinks, pad)
     with torch._dynamo.config.patch(**recompile_budget()), warnings.catch_warnings():
         # torch's own sign that flex is about to run unfused (no compiler): make it an error too
         warnings.filterwarnings("error", message=".*without torch.compile", category=UserWarning)
@@ -259,24 +329,28 @@ def flex_attention(q, k, v, window, sinks=0, bucket=FLEX_BLOCK):
 # the one entry point
 
 
-def pick_impl(q, k, window):
+def pick_impl(q, k, window, packed=False):
     """
-    auto: full causal attention is SDPA's flash kernel everywhere. A window on CUDA in half
+    auto: packed rows are flex on CUDA in half precision (it skips the blocks between documents),
+    SDPA with their mask elsewhere. Full causal attention is SDPA's flash kernel everywhere. A window on CUDA in half
     precision is flex (it skips masked blocks: O(T*W) compute, ~5x full causal at T=64k, W=4k on
     an H100); otherwise SDPA with a mask is fastest while the T x T mask is small, then the
     chunked loop takes over to keep memory O(T * W).
     """
+    flex_fits = q.device.type == "cuda" and q.dtype in (torch.bfloat16, torch.float16) and q.shape[2] >= 128
+    if packed:
+        return "flex" if flex_fits else "sdpa"
     if window is None or window >= k.shape[2]:
         return "sdpa"
-    if q.device.type == "cuda" and q.dtype in (torch.bfloat16, torch.float16) and q.shape[2] >= 128:
+    if flex_fits:
         return "flex"  # (flex's short-query decoding kernels do not cover every shape and dtype)
     if q.shape[2] * k.shape[2] <= 4096 * 4096:
         return "sdpa"
     return "chunked"
 
 
-def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto"):
-    """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq -> (B, Hq, Tq, D)."""
+def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto", doc_start=None):
+    """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq; doc_start (B, T) for packed rows -> (B, Hq, Tq, D)."""
     check_window(window, sinks)
     if q.dim() != 4 or k.dim() != 4 or k.shape != v.shape or (q.shape[0], q.shape[3]) != (k.shape[0], k.shape[3]):
         raise ValueError(f"expected q (B, Hq, Tq, D) and k, v (B, Hkv, Tk, D); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -284,14 +358,20 @@ def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto"):
         raise ValueError(f"query heads ({q.shape[1]}) must be a multiple of key/value heads ({k.shape[1]})")
     if q.shape[2] > k.shape[2]:
         raise ValueError(f"more queries ({q.shape[2]}) than keys ({k.shape[2]})")
+    if doc_start is not None:
+        if doc_start.shape != (q.shape[0], k.shape[2]) or q.shape[2] != k.shape[2]:
+            raise ValueError(f"packed rows need as many queries as keys and doc_start (B, T); got q {tuple(q.shape)}, "
+                             f"k {tuple(k.shape)}, doc_start {tuple(doc_start.shape)}")
+        if impl == "chunked":
+            raise ValueError("impl='chunked' does not take packed rows (doc_start): use 'naive', 'sdpa' or 'flex'")
     if impl == "auto":
-        impl = pick_impl(q, k, window)
+        impl = pick_impl(q, k, window, packed=doc_start is not None)
     if impl == "naive":
-        return naive_attention(q, k, v, window, sinks)
+        return naive_attention(q, k, v, window, sinks, doc_start)
     if impl == "chunked":
         return chunked_attention(q, k, v, window, sinks)
     if impl == "sdpa":
-        return sdpa_attention(q, k, v, window, sinks)
+        return sdpa_attention(q, k, v, window, sinks, doc_start)
     if impl == "flex":
-        return flex_attention(q, k, v, window, sinks)
+        return flex_attention(q, k, v, window, sinks, doc_start)
     raise ValueError(f"unknown attention impl {impl!r}; choose one of {IMPLS}")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from checkpoint import export_hf
-from model import Config, Model, compile_for_training, token_logprobs
+from model import Config, Model, compile_for_training, pack, token_logprobs
 
 transformers = pytest.importorskip("transformers")
 
@@ -320,3 +320,57 @@ def test_padding_to_a_bucket_changes_no_log_prob():
         padded = token_logprobs(model, ids)
         assert padded.shape == plain.shape == (2, T - 1)
         torch.testing.assert_close(padded, plain, rtol=0, atol=1e-12)
+
+
+def packed_model(dtype):
+    torch.manual_seed(0)
+    config = Config(model_type="qwen2", vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=3,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024)
+    model = Model(config).to(dtype)
+    model.set_window(6, sinks=1, full_layers=(1,))
+    return model
+
+
+@pytest.mark.parametrize("impl", ["naive", "sdpa"])
+def test_packed_rows_equal_each_sequence_alone(impl):
+    """pack + token_logprobs(doc_start=...): every sequence's log-probs and their gradients equal
+    those of the sequence run alone (float64): positions restart and attention stays inside each."""
+    model = packed_model(torch.float64)
+    model.impl = impl
+    seqs = [torch.randint(0, 97, (n,)).tolist() for n in (9, 1, 30, 4, 17)]
+    ids, doc_start, offsets = pack(seqs, 128)
+    assert ids.shape == doc_start.shape == (1, 128) and offsets == [0, 9, 10, 40, 44]
+    packed_logp = token_logprobs(model, ids, temperature=0.8, doc_start=doc_start)[0]  # (127,)
+    inside = torch.cat([packed_logp[o : o + len(s) - 1] for o, s in zip(offsets, seqs)])  # not a sequence's last column
+    inside.sum().backward()
+    packed_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    alone = torch.cat([token_logprobs(model, torch.tensor([s]), temperature=0.8)[0] for s in seqs if len(s) > 1])
+    alone.sum().backward()
+    torch.testing.assert_close(inside, alone, rtol=0, atol=1e-12)
+    for (name, p), g in zip(model.named_parameters(), packed_grads):
+        torch.testing.assert_close(g, p.grad, rtol=0, atol=1e-12, msg=name)
+    with pytest.raises(ValueError, match="do not fit a packed row of 32"):
+        pack(seqs, 32)
+
+
+def test_compiled_blocks_on_packed_rows_compile_once():
+    """--compile with packed rows (flex inside the compiled blocks, forward on the CPU): one shape
+    for every forward, so 8 different packings of varied lengths compile nothing after the first,
+    and each equals the eager model."""
+    eager = packed_model(torch.float32)
+    compiled = packed_model(torch.float32)
+    compiled.load_state_dict(eager.state_dict())
+    compile_for_training(compiled)
+    compiled.impl = eager.impl = "flex"
+    graphs = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for i in range(8):
+            if i == 1:
+                compiled_so_far = graphs()
+            lengths = torch.randint(1, 60, (int(torch.randint(1, 8, (1,), generator=g)),), generator=g).tolist()
+            ids, doc_start, _ = pack([torch.randint(0, 97, (n,), generator=g).tolist() for n in lengths], 512)
+            torch.testing.assert_close(token_logprobs(compiled, ids, doc_start=doc_start),
+                                       token_logprobs(eager, ids, doc_start=doc_start), rtol=0, atol=1e-5)
+    assert graphs() == compiled_so_far

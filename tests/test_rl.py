@@ -29,10 +29,10 @@ def toy_reward(text, gold):
     return float("+" in text)  # one token of 20 in a 3-token completion: ~15% of samples to start with
 
 
-def toy_model(seed=0):
+def toy_model(seed=0, context=64):
     torch.manual_seed(seed)
     return Model(Config(model_type="llama", vocab_size=TOY_VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64))
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=context))
 
 
 @pytest.fixture(scope="module")
@@ -156,26 +156,27 @@ def test_tis_applies_to_a_bf16_sampler_only(toy_tokenizer):
     assert set(with_tis["logp_diff_by_pos"]) == {"0-256"} and with_tis["logp_diff_by_pos"]["0-256"] == pytest.approx(with_tis["logp_diff"])
 
 
-def test_micro_batches_by_token_budget_give_the_same_update(toy_tokenizer):
-    rows_model, (by_rows,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch", "5"), 1)
-    budget_model, (by_budget,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch-tokens", "24"), 1)
-    for a, b in zip(rows_model.parameters(), budget_model.parameters()):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # the same loss: only the grouping of rows differs
-    assert by_rows["loss"] == pytest.approx(by_budget["loss"], abs=1e-6)
+@pytest.mark.parametrize("extra", [(), ("--ppo-epochs", "2", "--kl-beta", "0.05")], ids=["on-policy", "reused-and-kl"])
+def test_packed_micro_batches_give_the_same_update(toy_tokenizer, extra):
+    """--micro-batch-tokens packs rows end to end (model.pack): the same log-probs, loss and update
+    as padded rows; reused samples and the KL reference go through the same packed forwards."""
+    rows_model, (by_rows,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch", "5", *extra), 1)
+    packed_model, (packed,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch-tokens", "128", *extra), 1)
+    for a, b in zip(rows_model.parameters(), packed_model.parameters()):  # Adam's first step is ~lr x sign(gradient):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)  # float32 rounding stays far below lr = 3e-3
+    assert by_rows["loss"] == pytest.approx(packed["loss"], abs=1e-6)
 
 
-def test_micro_batches_respect_the_token_budget():
+def test_micro_batches_fill_packed_rows():
     from types import SimpleNamespace
 
-    lengths = [3, 9, 1, 7, 7, 2, 12, 5]
+    lengths = [3, 9, 1, 7, 7, 2, 12, 5]  # + a 2-token prompt each: 5, 11, 3, 9, 9, 4, 14, 7 = 62 positions
     gen = SimpleNamespace(mask=torch.tensor([[j < n for j in range(12)] for n in lengths]), prompt_rows=torch.zeros(8, dtype=torch.long))
     prompts = [[0, 1]]  # every row: a 2-token prompt
-    args = SimpleNamespace(micro_batch=16, micro_batch_tokens=20)
-    batches = rl.micro_batches(torch.arange(8), prompts, gen, args)
+    batches = rl.micro_batches(torch.arange(8), prompts, gen, SimpleNamespace(micro_batch=16, micro_batch_tokens=20))
     assert sorted(torch.cat(batches).tolist()) == list(range(8))  # every row once
-    for b in batches:
-        longest = max(lengths[i] for i in b.tolist()) + 2
-        assert len(b) == 1 or len(b) * longest <= 20  # the 14-position row goes alone: two would need 28
+    # first fit, longest first, by hand: [14, 5], [11, 9], [9, 7, 4], [3]
+    assert [b.tolist() for b in batches] == [[6, 0], [1, 3], [4, 7, 5], [2]]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -251,11 +252,19 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(run_files, monkeypatch):
 
 
 @pytest.mark.parametrize("flag, value, message", [("--group-size", "1", "--group-size must be >= 2"),
-                                                  ("--max-new-tokens", "0", "--max-new-tokens must be >= 1")])
+                                                  ("--max-new-tokens", "0", "--max-new-tokens must be >= 1"),
+                                                  ("--micro-batch-tokens", "1000", "--micro-batch-tokens must be a multiple of 128")])
 def test_bad_arguments(flag, value, message, capsys):
     with pytest.raises(SystemExit):
         rl.get_args([flag, value])
     assert message in capsys.readouterr().err
+
+
+def test_packed_rows_too_short_for_the_longest_row(run_files):
+    save_checkpoint(run_files / "init.pt", toy_model(context=256), tokenizer=str(run_files / "tok"))
+    with pytest.raises(ValueError, match=r"--micro-batch-tokens 128 cannot hold the longest prompt .* \+ --max-new-tokens 125"):
+        rl.main(command(run_files, "--micro-batch-tokens", "128", "--max-new-tokens", "125"), reward_fn=toy_reward)
+    assert not (run_files / "rl.pt").exists()  # stopped before any work
 
 
 def test_unparseable_gold_is_reported_and_dropped(run_files, capsys):

@@ -63,6 +63,30 @@ def test_batches_are_length_bucketed_and_cover_every_example():
     assert batches != sft.epoch_batches(examples, 2, seed=0, epoch=1)
 
 
+def test_packed_rows_give_each_example_its_loss_alone(char_model_dir):
+    """--pack: examples end to end in one row; the summed loss and its target count equal the padded batch's."""
+    model, tok = load_model(char_model_dir, window=5, sinks=1)
+    records = in_memory_splits(seed=1, steps=(2, 6), n_sft=6, n_val=0, n_rl=0, n_test=0)["sft"]
+    examples, _ = sft.tokenize(list(enumerate(records)), tok, 512, False, "test")
+    ids, mask, doc_start = sft.collate_packed(examples, list(range(6)), 0, 384, "cpu")
+    assert ids.shape == (1, 384) and mask.shape == (1, 383)
+    with torch.no_grad():
+        packed_loss, packed_n = sft.sequence_loss(model, ids, mask, "cpu", doc_start)
+        padded_loss, padded_n = sft.sequence_loss(model, *sft.collate(examples, list(range(6)), 0, "cpu"), "cpu")
+    assert packed_n == padded_n == sum(sum(m) for _, m in examples)
+    torch.testing.assert_close(packed_loss, padded_loss, rtol=1e-6, atol=0)
+
+
+def test_packs_hold_whole_examples_and_cover_every_one():
+    lengths = [5, 50, 6, 48, 7, 52, 5, 49, 100, 1, 64]
+    examples = [([0] * n, [True] * n) for n in lengths]
+    rows = sft.epoch_packs(examples, 128, seed=0, epoch=0)
+    assert sorted(i for r in rows for i in r) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in r) <= 128 for r in rows)
+    assert len(rows) == 4  # 387 tokens: 4 rows at least, and first fit finds 4
+    assert rows == sft.epoch_packs(examples, 128, seed=0, epoch=0) != sft.epoch_packs(examples, 128, seed=0, epoch=1)
+
+
 def test_lr_schedule_hand_computed():
     class A:
         lr, warmup, min_lr_ratio = 1.0, 10, 0.1
@@ -85,8 +109,9 @@ def test_training_lowers_validation_loss_and_writes_a_loadable_checkpoint(char_m
         assert torch.equal(hf_model(ids), model(ids))
 
 
-def test_kill_and_resume_gives_the_same_weights(char_model_dir, tmp_path, monkeypatch):
-    full = run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", out="full.pt")
+@pytest.mark.parametrize("extra", [(), ("--pack", "256")], ids=["padded", "packed"])
+def test_kill_and_resume_gives_the_same_weights(char_model_dir, tmp_path, monkeypatch, extra):
+    full = run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", *extra, out="full.pt")
 
     calls = {"n": 0}
     real_clip = torch.nn.utils.clip_grad_norm_
@@ -99,10 +124,10 @@ def test_kill_and_resume_gives_the_same_weights(char_model_dir, tmp_path, monkey
 
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", dies_at_step_5)
     with pytest.raises(KeyboardInterrupt):
-        run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", out="killed.pt")
+        run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", *extra, out="killed.pt")
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
     assert load_checkpoint(tmp_path / "killed.pt")[1]["step"] == 3
-    resumed = run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", "--resume", out="killed.pt")
+    resumed = run(char_model_dir, tmp_path, "--max-steps", "8", "--save-every", "3", "--resume", *extra, out="killed.pt")
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -126,6 +151,8 @@ def test_bad_input(char_model_dir, tmp_path, monkeypatch):
         sft.main(base + ["--data", str(train), "--resume"])
     with pytest.raises(SystemExit, match="2"):  # a usage error: argparse's, one line naming --window
         sft.main(base + ["--data", str(train), "--window", "0"])
+    with pytest.raises(SystemExit, match="2"):  # --pack must be whole flex blocks
+        sft.main(base + ["--data", str(train), "--pack", "200"])
     # a resume of a different run
     run(char_model_dir, tmp_path, "--max-steps", "2", out="a.pt")
     with pytest.raises(ValueError, match="different run .*lr"):

@@ -226,3 +226,69 @@ def test_flex_never_falls_back_silently(monkeypatch):
     if hasattr(torch.compiler, "set_stance"):
         with torch.compiler.set_stance("force_eager"), pytest.raises(RuntimeError, match="unfused"):
             sliding_window_attention(q[:, :, :40], k[:, :, :40], v[:, :, :40], 16, 2, impl="flex")
+
+
+# ----------------------------------------------------------------------------------------------
+# packed rows: several documents end to end, each attending only to itself
+
+
+def packed(lengths, Hq=4, Hkv=2, D=16, dtype=torch.float64, seed=0):
+    """q, k, v of one row holding documents of `lengths`, and its doc_start (1, T)."""
+    q, k, v = random_qkv(1, Hq, Hkv, sum(lengths), sum(lengths), D, dtype=dtype, seed=seed)
+    doc_start = torch.tensor([[sum(lengths[:i]) for i, n in enumerate(lengths) for _ in range(n)]])
+    return q, k, v, doc_start
+
+
+def each_document_alone(q, k, v, lengths, window, sinks):
+    """The reference: every document attended on its own, in float64, concatenated back."""
+    outs, o = [], 0
+    for n in lengths:
+        outs.append(naive_attention(*(t[:, :, o : o + n].double() for t in (q, k, v)), window, sinks))
+        o += n
+    return torch.cat(outs, dim=2)
+
+
+@pytest.mark.parametrize("window,sinks", [(None, 0), (4, 0), (3, 2), (1, 0)])
+def test_packed_rows_match_the_loop_reference(window, sinks):
+    lengths = [5, 1, 9, 3]
+    q, k, v, doc_start = packed(lengths)
+    ref, o = [], 0
+    for n in lengths:  # the convention alone, one query at a time, document by document
+        ref.append(loop_reference(*(t[:, :, o : o + n] for t in (q, k, v)), window, sinks))
+        o += n
+    ref = torch.cat(ref, dim=2)
+    for impl in ("naive", "sdpa", "auto"):
+        out = sliding_window_attention(q, k, v, window, sinks, impl=impl, doc_start=doc_start)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10, msg=f"impl={impl}")
+
+
+def test_flex_packed_rows_on_cpu():
+    """flex with packed rows (forward, CPU): documents crossing blocks, windows wider and narrower than
+    a block, sinks, padding to the bucket. It matches each document alone, compiles once per bucket
+    and window whatever the documents, and builds one block mask per forward, for every layer."""
+    layouts = [[100, 300, 7, 217], [640], [5, 5, 5, 500, 125], [129, 255, 256], [1] * 40 + [600]]
+    cases = [(None, 0), (200, 0), (64, 3), (1, 0)]
+    before = compiled_graphs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for lengths in layouts:
+            q, k, v, doc_start = packed(lengths, dtype=torch.float32, seed=len(lengths))
+            for window, sinks in cases:
+                out = sliding_window_attention(q, k, v, window, sinks, impl="flex", doc_start=doc_start)
+                ref = each_document_alone(q, k, v, lengths, window, sinks)
+                torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-5, msg=f"{lengths} W={window} S={sinks}")
+    assert not [w for w in caught if "without torch.compile" in str(w.message)]
+    assert compiled_graphs() - before <= len(cases) * 2  # buckets 640 and 768 (the last layout), each window once
+    mask = swa_attention._document_masks[(1, 0)][1]
+    sliding_window_attention(q, k, v, 1, 0, impl="flex", doc_start=doc_start)  # the same forward's next layer
+    assert swa_attention._document_masks[(1, 0)][1] is mask
+
+
+def test_packed_rows_bad_input():
+    q, k, v, doc_start = packed([3, 5])
+    with pytest.raises(ValueError, match="chunked' does not take packed rows"):
+        sliding_window_attention(q, k, v, 4, impl="chunked", doc_start=doc_start)
+    with pytest.raises(ValueError, match="packed rows need as many queries as keys"):
+        sliding_window_attention(q, k, v, 4, doc_start=doc_start[:, :7])
+    with pytest.raises(ValueError, match="packed rows need as many queries as keys"):
+        sliding_window_attention(q[:, :, 2:], k, v, 4, doc_start=doc_start)

@@ -48,11 +48,24 @@ def kv_cache_bytes(config, length, bytes_per_value):
     return 2 * slots * config.num_key_value_heads * config.head_dim * bytes_per_value
 
 
+LIVE_BUCKET = 512  # decode attends the first `live` slots of a full-length cache, rounded up to this
+
+
+def live_slots(next_position, max_len):
+    """The slots a decode step must read to see every position up to next_position - 1 (a bucket, so few shapes)."""
+    return min(max_len, -(-next_position // LIVE_BUCKET) * LIVE_BUCKET)
+
+
 class KVCache:
     """
     Per layer, k and v of shape (B, Hkv, slots, D): `slots` = max_len for a full-attention layer,
     sinks + window for a sliding-window one. Layers with the same window share one record of which
     position each slot holds (slot_pos, -1 = empty) and one mask per step.
+
+    A full-length cache holds position p in slot p, so while every row is still short its later
+    slots are empty: decode reads only the first `live` of them (set per step by the caller, who
+    knows how far the rows have come; live_slots). Without this, every step of a long rollout
+    reads the whole max_len cache from its first token on.
     """
 
     def __init__(self, model, batch, max_len, device, dtype):
@@ -67,6 +80,19 @@ class KVCache:
         self.pos = torch.zeros(batch, dtype=torch.long, device=device)  # the next position per row
         self.rows = None  # prefill: which cache rows receive the prompt being prefilled
         self.all_rows = torch.arange(batch, device=device)  # decode writes one slot in every row
+        self.live = torch.empty(max_len, device=device)  # decode reads the first live.shape[0] slots of full-length caches:
+        # a shape, not an int, so that the compiled decode step takes it as a symbolic size instead of compiling per value
+
+    def set_live(self, slots):
+        if slots != self.live.shape[0]:
+            self.live = torch.empty(slots, device=self.live.device)
+            torch._dynamo.maybe_mark_dynamic(self.live, 0)
+
+    def readable(self, window, t):
+        """t (B, ..., slots, ...) of a layer of `window` along dim 2 (or 1 for slot_pos) -> the slots decode reads."""
+        if self.sizes[window] < self.max_len:
+            return t
+        return t[:, :, : self.live.shape[0]] if t.dim() == 4 else t[:, : self.live.shape[0]]
 
     def slot_of(self, window, pos):
         """Full layers: slot = position. SWA layers: sinks keep their slots, the rest go round a ring of W."""
@@ -105,7 +131,7 @@ class KVCache:
         for w in self.sizes:
             slot = self.slot_of(w, self.pos)  # (B,)
             self.slot_pos[w][rows, slot] = self.pos
-            held = self.slot_pos[w]  # (B, slots)
+            held = self.readable(w, self.slot_pos[w])  # (B, slots)
             mask = visible(self.pos[:, None], held, w, self.sinks) & (held >= 0)
             self.step_slots[w], self.step_masks[w] = slot, mask[:, None, None, :]  # (B, 1, 1, slots)
 
@@ -131,7 +157,8 @@ class KVCache:
         # back to a kernel that copies the whole cache every step)
         B, Hq, _, D = q.shape
         Hkv = k.shape[1]
-        y = F.scaled_dot_product_attention(q.view(B, Hkv, Hq // Hkv, D), self.k[layer], self.v[layer], attn_mask=self.step_masks[w])
+        keys, values = self.readable(w, self.k[layer]), self.readable(w, self.v[layer])  # (B, Hkv, live or all slots, D)
+        y = F.scaled_dot_product_attention(q.view(B, Hkv, Hq // Hkv, D), keys, values, attn_mask=self.step_masks[w])
         return y.reshape(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 
@@ -190,29 +217,37 @@ def sample(logits, temperature, top_p, top_k, generator):
 class DecodeStep:
     """
     One decode step: feed each row's last token at its own position, return the next logits.
-    On CUDA the step is captured once as a CUDA graph and replayed: a step launches a few hundred
+    On CUDA the step is captured as a CUDA graph and replayed: a step launches a few hundred
     small kernels, and at batch sizes that fit on one GPU launching them costs more than running
-    them. Capturing works because the cache never changes shape; the first step runs eagerly,
-    which warms up the kernels the capture will record.
+    them. Capturing works because the cache never changes shape; one graph per live-slot count
+    (KVCache.live, a multiple of LIVE_BUCKET), sharing one memory pool (replays never overlap and
+    a step's logits are used before the next). Its first step runs eagerly, which warms up the
+    kernels the capture will record.
     """
 
     def __init__(self, model, cache, batch, device, cuda_graph, compile=False):
         self.model, self.cache, self.cuda_graph = model, cache, cuda_graph
-        self.graph, self.steps = None, 0
+        self.graphs, self.seen, self.pool = {}, set(), None
         self.token_in = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.forward = compiled_decode_step() if compile else decode_step
 
-    def __call__(self, token):
+    def __call__(self, token, live=None):
+        """live: slots of the full-length caches to read (live_slots); None: all of them."""
         self.token_in.copy_(token[:, None])
-        self.steps += 1
-        if not self.cuda_graph or self.steps == 1:
+        self.cache.set_live(self.cache.max_len if live is None else live)
+        live = self.cache.live.shape[0]
+        if not self.cuda_graph or live not in self.seen:
+            self.seen.add(live)
             return self.forward(self.model, self.cache, self.token_in)
-        if self.graph is None:
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.logits_out = self.forward(self.model, self.cache, self.token_in)
-        self.graph.replay()
-        return self.logits_out
+        if live not in self.graphs:
+            self.pool = self.pool or torch.cuda.graph_pool_handle()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self.pool):
+                logits = self.forward(self.model, self.cache, self.token_in)
+            self.graphs[live] = graph, logits
+        graph, logits = self.graphs[live]
+        graph.replay()
+        return logits
 
 
 def decode_step(model, cache, token_in):
@@ -226,9 +261,10 @@ def decode_step(model, cache, token_in):
 @functools.cache
 def compiled_decode_step():
     # the gpt-fast recipe: torch.compile fuses each layer's ~40 small kernels (norms, rotary, bias,
-    # SwiGLU, cache writes) into a few, and the CUDA graph then replays them. Static shapes: a new
-    # batch size or cache length compiles again, so generate() rounds the cache length up.
-    return torch.compile(decode_step, dynamic=False)
+    # SwiGLU, cache writes) into a few, and the CUDA graph then replays them. Static shapes but the
+    # live slots (marked dynamic): a new batch size or cache length compiles again, so generate()
+    # rounds the cache length up.
+    return torch.compile(decode_step, dynamic=None)
 
 
 def check_prompts(model, prompts, max_new_tokens):
@@ -296,6 +332,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     cache = KVCache(model, B, cache_length(prompts, max_new_tokens, compile), device, model.embed_tokens.weight.dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(eos_ids, device=device)
+    longest_prompt = max(map(len, prompts))  # decode step t writes position len(prompt) + t
 
     # 1. prefill, prompts of equal length together; the last logits give each row's first token
     logits = torch.empty(B, model.config.vocab_size, device=device, dtype=torch.float32)
@@ -315,7 +352,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
         done = done | torch.isin(tok, eos) | (t + 1 >= limit)
         if t == max_new_tokens - 1 or (t % stop_check_every == 0 and bool(done.all())):
             break
-        logits = step(tok)  # finished rows run on too (static shape); their outputs are dropped
+        logits = step(tok, live_slots(longest_prompt + t + 1, cache.max_len))  # finished rows run on too (static shape)
     prompt_rows = torch.arange(len(prompts), device=device).repeat_interleave(G)
     return Generation(tokens, logprobs, mask, truncated_rows(tokens, mask, eos), prompt_rows)
 
@@ -366,6 +403,7 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     cache = KVCache(model, S, cache_length(prompts, N, compile), device, model.embed_tokens.weight.dtype)
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(eos_ids, device=device)
+    longest_prompt = max(map(len, prompts))
 
     # the outputs, plus a scratch row B that idle slots write into: one unconditional write per step
     tokens = torch.full((B + 1, N), eos_ids[0], device=device)
@@ -382,6 +420,8 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     for i in itertools.count():
         if i % check_every == 0:
             free = done.view(S // U, U).all(1).nonzero()[:, 0].tolist()  # the host sync: slot units all finished
+            # the next check_every steps write at most check_every positions past the furthest row (a refill starts lower)
+            live = live_slots(max(int(cache.pos.max()), longest_prompt) + check_every + 1, cache.max_len)
             if queued == units and len(free) == S // U:
                 break
             take = free[: units - queued]
@@ -400,7 +440,7 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
         done = done | torch.isin(tok, eos) | (t + 1 >= limit[row])
         t += 1
         cache.pos.masked_fill_(done, 0)  # finished slots idle at position 0 (in bounds, one visible key) until refilled
-        logits = step(tok)
+        logits = step(tok, live)
     prompt_rows = torch.arange(P, device=device).repeat_interleave(G)
     tokens, logprobs, mask = tokens[:B], logprobs[:B], mask[:B]
     return Generation(tokens, logprobs, mask, truncated_rows(tokens, mask, eos), prompt_rows)

@@ -30,6 +30,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import generate as generate_module  # noqa: E402
 from generate import generate, generate_continuous  # noqa: E402
 from model import CONFIGS, Config, Model, config_from_hf  # noqa: E402
 
@@ -85,7 +86,9 @@ def peak_gib():
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
 
 
-# ---- correctness of the CUDA-graph path, and of continuous batching's refills between graph replays
+# ---- correctness of the CUDA-graph path, and of continuous batching's refills between graph replays; live slots in
+#      buckets of 16 so that the short rollouts below cross several (one CUDA graph each)
+generate_module.LIVE_BUCKET, live_bucket = 16, generate_module.LIVE_BUCKET
 torch.manual_seed(0)
 small = Model(Config(model_type="qwen2", vocab_size=300, hidden_size=128, intermediate_size=256, num_hidden_layers=4,
                      num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=1024)).to(device).eval()
@@ -111,8 +114,9 @@ static = generate(small, prompts * 3, 60, [299], temperature=0, cuda_graph=False
 for compile in (False, True):
     cont = generate_continuous(small, prompts * 3, 60, [299], temperature=0, slots=2, check_every=3, compile=compile, budgets=budgets)
     assert torch.equal(cont.tokens, static.tokens) and torch.equal(cont.mask, static.mask), "continuous batching differs from generate()"
-print("correctness: compiled / CUDA-graph decode == eager decode == full recompute (float32, SWA W=16 + 2 sinks, one full layer); "
-      "continuous batching (CUDA graph, compiled) == generate()")
+generate_module.LIVE_BUCKET = live_bucket
+print("correctness: compiled / CUDA-graph decode == eager decode == full recompute (float32, SWA W=16 + 2 sinks, one full layer, "
+      "live slots in buckets of 16); continuous batching (CUDA graph, compiled) == generate()")
 
 # ---- the Qwen2.5-1.5B shape (--tiny: a tiny qwen2)
 hf_config = CONFIGS["qwen2.5-1.5b"]

@@ -17,7 +17,8 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from model import CONFIGS, Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
+from model import CONFIGS, Model, compile_for_training, config_from_hf, pack, token_logprobs  # noqa: E402
+from sft import epoch_packs  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--lengths", default="4096,16384")
@@ -27,6 +28,7 @@ parser.add_argument("--varied", type=int, default=0,
                     help="then N steps of swarr --compile at lengths drawn from 1k-16k (a real run's batches), against T=4096")
 parser.add_argument("--skip-peers", action="store_true", help="time swarr only (no transformers rows)")
 parser.add_argument("--static", action="store_true", help="with --varied: also compile_for_training(static=True), padded to buckets")
+parser.add_argument("--pack", type=int, default=0, help="with --varied: sft.py --pack N instead, the same lengths end to end in rows of N")
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 device = "cuda"
@@ -67,6 +69,23 @@ grad_err = max((ours_small.get_parameter(n.removeprefix("model.")).grad - p.grad
                for n, p in hf_small.named_parameters() if n != "lm_head.weight")
 print(f"correctness: loss ours {a.item():.6f} transformers {b.item():.6f}; max grad difference {grad_err:.2e}")
 assert abs(a.item() - b.item()) < 1e-4 and grad_err < 1e-4
+# packed rows (sft.py --pack): flex with the documents' block mask, forward and backward, against each sequence alone
+ours_small.zero_grad()
+seqs = [torch.randint(0, 1000, (n,)).tolist() for n in (300, 7, 129, 500, 64)]
+ids_packed, doc_start, offsets = pack(seqs, 1024)
+ours_small.impl = "flex"
+packed_logp = token_logprobs(ours_small, ids_packed.to(device), doc_start=doc_start.to(device))[0]
+packed_sum = sum(packed_logp[o : o + len(q) - 1].sum() for o, q in zip(offsets, seqs))
+packed_sum.backward()
+packed_grads = [p.grad.clone() for p in ours_small.parameters()]
+ours_small.zero_grad()
+ours_small.impl = "naive"
+alone_sum = sum(token_logprobs(ours_small, torch.tensor([q], device=device)).sum() for q in seqs)
+alone_sum.backward()
+grad_err = max((g - p.grad).abs().max().item() for g, p in zip(packed_grads, ours_small.parameters()))
+print(f"correctness: packed rows (flex, CUDA) summed log-prob {packed_sum.item():.4f}, each alone {alone_sum.item():.4f}; "
+      f"max grad difference {grad_err:.2e}")
+assert abs(packed_sum.item() - alone_sum.item()) < 1e-2 and grad_err < 1e-4
 del hf_small, ours_small
 
 # ---- throughput at the Qwen2.5-1.5B shape
@@ -128,8 +147,9 @@ for T in [int(t) for t in args.lengths.split(",")]:
         rows.append((T, checkpointing, name, tps, mfu, mem, tps / peer))
         print(f"  T={T:6d} {name:34s} {tps:9.0f} tokens/s  MFU {mfu:5.1%}  peak {mem:5.1f} GiB  {tps / peer:4.2f}x best transformers")
 
-def run_varied(model, label):
-    """args.varied steps at lengths drawn from 1k-16k; the steps that compiled something are left out of the rate."""
+def run_varied(model, label, packed=0):
+    """args.varied steps at lengths drawn from 1k-16k; the steps that compiled something are left out of the rate.
+    packed: the same lengths end to end in rows of `packed` tokens (sft.py --pack), a step per row; tokens/s counts real tokens."""
     import random
 
     compilations = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
@@ -142,12 +162,23 @@ def run_varied(model, label):
         model.zero_grad(set_to_none=True)
         ours_loss(model, torch.randint(0, 151000, (1, T), device=device)).backward()
 
+    steps = [(T, lambda T=T: varied_step(T)) for T in lengths]
+    if packed:
+        def packed_step(row):
+            ids, doc_start, _ = pack([torch.randint(0, 151000, (lengths[i],)).tolist() for i in row], packed)
+            model.zero_grad(set_to_none=True)
+            (-token_logprobs(model, ids.to(device), doc_start=doc_start.to(device)).mean()).backward()
+
+        packs = epoch_packs([([0] * T, None) for T in lengths], packed, 0, 0)
+        steps = [(sum(lengths[i] for i in row), lambda row=row: packed_step(row)) for row in packs]
+        print(f"  {label}: {len(lengths)} sequences ({sum(lengths)} tokens) in {len(packs)} rows of {packed} "
+              f"({sum(lengths) / (len(packs) * packed):.0%} filled)")
     before, timed, compiling = compilations(), [], 0
-    for i, T in enumerate(lengths):
+    for i, (T, step) in enumerate(steps):
         so_far = compilations()
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        varied_step(T)
+        step()
         torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         if compilations() > so_far:  # a bucket seen for the first time: its compilation is not throughput
@@ -171,7 +202,10 @@ if args.varied:  # every batch of a real run has its own length: compiled paths 
         run_varied(static, "static buckets")
         del static
         torch.cuda.empty_cache()
-    run_varied(compiled, "symbolic length")
+    if args.pack:  # sft.py --pack: one shape for every step (the unpacked rows are in BENCHMARKS.md)
+        run_varied(compiled, f"packed rows of {args.pack}", packed=args.pack)
+    else:
+        run_varied(compiled, "symbolic length")
 
 table = ["| T | act. ckpt | implementation | tokens/s | MFU (6N, 989 TFLOP/s) | peak GiB | vs best transformers |", "|---|---|---|---|---|---|---|"]
 for T, ck, name, tps, mfu, mem, ratio in rows:

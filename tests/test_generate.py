@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from generate import DecodeStep, KVCache, generate, generate_continuous, kv_cache_bytes, sample
+import generate as generate_module
+from generate import DecodeStep, KVCache, generate, generate_continuous, kv_cache_bytes, live_slots, sample
 from model import Config, Model
 
 VOCAB = 61
@@ -36,6 +37,32 @@ def prompts_of(lengths, seed=0):
 
 
 EOS = [VOCAB - 1]
+
+
+@pytest.fixture(autouse=True)
+def small_live_bucket(monkeypatch):
+    """Decode reads only the live slots of a full-length cache, in buckets of 8 here (512 in use): the
+    tests' short rollouts cross many buckets, so a bucket missing a written key shows against their references."""
+    monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
+
+
+def test_decode_reads_only_the_live_slots(monkeypatch):
+    assert (live_slots(10, 49), live_slots(16, 49), live_slots(17, 49), live_slots(49, 49)) == (16, 16, 24, 49)
+    monkeypatch.setattr(generate_module, "LIVE_BUCKET", 512)
+    assert (live_slots(1, 4224), live_slots(513, 4224), live_slots(4200, 4224)) == (512, 1024, 4224)
+    monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
+    read, readable = [], KVCache.readable
+
+    def spy(self, window, t):
+        out = readable(self, window, t)
+        read.append(out.shape[2] if t.dim() == 4 else out.shape[1])
+        return out
+
+    monkeypatch.setattr(KVCache, "readable", spy)
+    generate(tiny_model("full"), prompts_of([3, 9]), 40, [VOCAB], temperature=0)  # an EOS never drawn: 40 tokens
+    # the first step writes position 9 of the longer row (10 slots: 16); the last feeds token 39 at position 47
+    assert read[0] == 16 and read[-1] == 48 and read == sorted(read)
+    assert set(read) == {16, 24, 32, 40, 48}
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -80,9 +107,12 @@ def test_sampled_logprobs_equal_full_forward(layout):
 
 def test_compiled_decode_equals_eager():
     """generate(compile=True), the fast path, against the eager decode step (SWA ring, sinks and a full layer)."""
+    graphs = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
     model = tiny_model("hybrid", seed=2)
     prompts = prompts_of([4, 11, 6], seed=2)
-    for kwargs in (dict(temperature=0), dict(temperature=0.8, seed=3)):
+    for i, kwargs in enumerate((dict(temperature=0), dict(temperature=0.8, seed=3))):
+        if i == 1:  # live slots grew from 16 to 48 in buckets of 8: a static, then one symbolic compilation, nothing after
+            compiled_so_far = graphs()
         eager = generate(model, prompts, 30, EOS, **kwargs)
         compiled = generate(model, prompts, 30, EOS, compile=True, **kwargs)
         assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
@@ -92,6 +122,7 @@ def test_compiled_decode_equals_eager():
         compiled = generate_continuous(model, prompts * 2, 30, ENDS, slots=2, check_every=2, compile=True, **kwargs)
         assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
         torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
+    assert graphs() == compiled_so_far
 
 
 def test_group_rows_share_the_prompt_and_seed_reproduces():

@@ -499,6 +499,19 @@ def pack(seqs, length, pad_id=0):
     return torch.tensor([ids]), torch.tensor([doc_start]), offsets
 
 
+def first_fit(lengths, capacity):
+    """Indices of `lengths` grouped into rows of at most `capacity` (first fit, longest first), for pack."""
+    rows, free = [], []  # the rows, and the room left in each
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        r = next((r for r, room in enumerate(free) if room >= lengths[i]), len(rows))
+        if r == len(rows):
+            rows.append([])
+            free.append(capacity)
+        rows[r].append(i)
+        free[r] -= lengths[i]
+    return rows
+
+
 def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as

@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes
-from model import compile_for_training, inference_copy, make_optimizer, pack, token_logprobs
+from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -245,15 +245,7 @@ def micro_batches(rows, prompts, gen, args):
         return rows.split(args.micro_batch)
     lengths = (gen.mask[rows].sum(1) + torch.tensor([len(prompts[p]) for p in gen.prompt_rows[rows].tolist()],
                                                     device=rows.device)).tolist()
-    batches, free = [], []  # the packed rows, and the room left in each
-    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        b = next((b for b, room in enumerate(free) if room >= lengths[i]), len(batches))
-        if b == len(batches):
-            batches.append([])
-            free.append(args.micro_batch_tokens)
-        batches[b].append(i)
-        free[b] -= lengths[i]
-    return [rows[torch.tensor(b, device=rows.device)] for b in batches]
+    return [rows[torch.tensor(b, device=rows.device)] for b in first_fit(lengths, args.micro_batch_tokens)]
 
 
 def frozen_logprobs(policy, prompts, gen, rows, args, autocast):

@@ -32,7 +32,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         diverged, export_hf, load_model, log, resume, run_main, save_run, start_run)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
-from model import compile_for_training, make_optimizer, pack, token_logprobs
+from model import compile_for_training, first_fit, make_optimizer, pack, token_logprobs
 
 
 def get_args(argv=None):
@@ -121,16 +121,8 @@ def epoch_packs(examples, length, seed, epoch):
     rng.shuffle(order)
     rows = []
     for s in range(0, len(order), 1024):
-        pool, free = [], []  # the pool's rows, and the room left in each
-        for i in sorted(order[s : s + 1024], key=lambda i: -len(examples[i][0])):
-            n = len(examples[i][0])
-            r = next((r for r, room in enumerate(free) if room >= n), len(pool))
-            if r == len(pool):
-                pool.append([])
-                free.append(length)
-            pool[r].append(i)
-            free[r] -= n
-        rows += pool
+        pool = order[s : s + 1024]
+        rows += [[pool[j] for j in row] for row in first_fit([len(examples[i][0]) for i in pool], length)]
     rng.shuffle(rows)
     return rows
 

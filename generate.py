@@ -52,7 +52,14 @@ LIVE_BUCKET = 512  # decode attends the first `live` slots of a full-length cach
 
 
 def live_slots(next_position, max_len):
-    """The slots a decode step must read to see every position up to next_position - 1 (a bucket, so few shapes)."""
+    """
+    The slots a decode step must read to see every position up to next_position - 1 (a bucket, so
+    few shapes). A cache of at most two buckets is always read whole: the step then keeps the static
+    shapes it was measured with before live slots existed (a symbolic slot count in the compiled
+    step is not free of cost for certain), and reading 2 buckets instead of 1 costs little.
+    """
+    if max_len <= 2 * LIVE_BUCKET:
+        return max_len
     return min(max_len, -(-next_position // LIVE_BUCKET) * LIVE_BUCKET)
 
 

@@ -48,8 +48,10 @@ def small_live_bucket(monkeypatch):
 
 def test_decode_reads_only_the_live_slots(monkeypatch):
     assert (live_slots(10, 49), live_slots(16, 49), live_slots(17, 49), live_slots(49, 49)) == (16, 16, 24, 49)
+    assert live_slots(1, 16) == 16
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 512)
     assert (live_slots(1, 4224), live_slots(513, 4224), live_slots(4200, 4224)) == (512, 1024, 4224)
+    assert live_slots(1, 1024) == 1024  # two buckets or fewer: always the whole cache
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
     read, readable = [], KVCache.readable
 

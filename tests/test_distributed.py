@@ -120,27 +120,28 @@ def toy_reward(text, gold):
     return float("+" in text) if gold == "-" else 0.0  # "none": every sample scores 0, a group without signal
 
 
-def grpo_steps(model, optimizer, tokenizer, sampler=None, steps=2):
+def grpo_steps(model, optimizer, tokenizer, sampler=None, steps=2, extra=()):
     from tests.test_rl import toy_args
-    args = toy_args()
+    args = toy_args(*extra)
     prompts = [tokenizer.encode(tokenizer.render_prompt("#%&"))] * P
     mine = distributed.block(list(range(P)))
     return [rl.grpo_step(model, optimizer, [prompts[i] for i in mine], [golds()[i] for i in mine], tokenizer, args, toy_reward,
                          step, sampler) for step in range(steps)]
 
 
-def test_grpo_two_ranks_equal_one_and_a_rank_without_signal_does_not_hang(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--micro-batch-tokens", "128")], ids=["rows", "packed"])
+def test_grpo_two_ranks_equal_one_and_a_rank_without_signal_does_not_hang(tmp_path, extra):
     from tests.test_rl import TOY_VOCAB, toy_model
     from tests.test_generate import write_tokenizer
     from tokenizer import Tokenizer
     write_tokenizer(tmp_path, vocab_size=TOY_VOCAB)
-    run = torchrun("grpo", tmp_path, timeout=90)  # rank 1's groups never have signal: it must still join every collective
+    run = torchrun("grpo", tmp_path, *extra, timeout=90)  # rank 1's groups never have signal: it must still join every collective
     assert run.returncode == 0, run.stderr[-3000:]
     two = torch.load(tmp_path / "grpo.pt", weights_only=True)
 
     torch.set_num_threads(1)
     model = toy_model()
-    history = grpo_steps(model, torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0), Tokenizer(tmp_path))
+    history = grpo_steps(model, torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0), Tokenizer(tmp_path), extra=extra)
     assert all(h["updates"] == 1 for h in history) and history[0]["zero_std_share"] >= 0.5
     assert close(two["model"], model.state_dict())
     for h, h2 in zip(history, two["history"]):  # metrics over both ranks = those of one process
@@ -183,7 +184,7 @@ def die_at(n, real):
     return wrapper
 
 
-def grpo_worker(folder):
+def grpo_worker(folder, *extra):
     """2 toy GRPO steps, sharded, on the samples one process would draw (each rank keeps its groups' rows)."""
     from tests.test_rl import toy_model
     from tokenizer import Tokenizer
@@ -206,7 +207,7 @@ def grpo_worker(folder):
     model = toy_model()
     distributed.shard(model, "cpu")
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    history = grpo_steps(model, optimizer, tokenizer, rl.make_sampler(model, "cpu"))
+    history = grpo_steps(model, optimizer, tokenizer, rl.make_sampler(model, "cpu"), extra=extra)
     weights, _, _ = distributed.gather_state(model)
     if distributed.is_main():
         torch.save({"model": weights, "history": history}, Path(folder) / "grpo.pt")
@@ -217,7 +218,7 @@ if __name__ == "__main__":
     from checkpoint import run_main
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "grpo":
-        grpo_worker(rest[0])
+        grpo_worker(*rest)
     elif mode == "evaluate":
         import evaluate
         sys.exit(evaluate.main(rest))

@@ -218,6 +218,7 @@ def main(argv=None):
     if skipped:
         print(f"note: skipped {skipped} training examples longer than --max-len {args.max_len}")
     pad_id = tokenizer.eos_id
+
     def batches_of(epoch):  # the epoch's micro-batches, each a list of example indices
         return epoch_packs(train, args.pack, args.seed, epoch) if args.pack else epoch_batches(train, args.batch_size, args.seed, epoch)
 

@@ -54,9 +54,10 @@ def sft_args(char_model_dir, tmp_path, out, *extra):
             "--max-steps", "4", "--save-every", "2", *extra]
 
 
-def test_sft_two_ranks_equal_one_and_resume_on_one(char_model_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [(), ("--pack", "256")], ids=["rows", "packed"])
+def test_sft_two_ranks_equal_one_and_resume_on_one(char_model_dir, tmp_path, monkeypatch, extra):
     # 2 ranks, cut after the checkpoint of step 2: each rank took one of the 2 micro-batches of a step
-    run = torchrun("sft-die-at", 3, *sft_args(char_model_dir, tmp_path, "two.pt"))
+    run = torchrun("sft-die-at", 3, *sft_args(char_model_dir, tmp_path, "two.pt", *extra))
     assert run.returncode != 0 and "died on purpose" in run.stderr, run.stderr[-3000:]
     two = torch.load(tmp_path / "two.pt", weights_only=True)
     assert two["step"] == 2
@@ -65,7 +66,7 @@ def test_sft_two_ranks_equal_one_and_resume_on_one(char_model_dir, tmp_path, mon
     real_clip = torch.nn.utils.clip_grad_norm_
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", die_at(3, real_clip))
     with pytest.raises(SystemExit):
-        sft.main(sft_args(char_model_dir, tmp_path, "one.pt"))
+        sft.main(sft_args(char_model_dir, tmp_path, "one.pt", *extra))
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_clip)
     one = torch.load(tmp_path / "one.pt", weights_only=True)
     assert close(two["model"], one["model"])
@@ -74,8 +75,8 @@ def test_sft_two_ranks_equal_one_and_resume_on_one(char_model_dir, tmp_path, mon
     assert (two["epoch"], two["pos"]) == (one["epoch"], one["pos"])
 
     # the 2-rank checkpoint resumed on 1 rank continues the uninterrupted 1-rank run
-    full = sft.main(sft_args(char_model_dir, tmp_path, "full.pt"))
-    resumed = sft.main(sft_args(char_model_dir, tmp_path, "two.pt", "--resume"))
+    full = sft.main(sft_args(char_model_dir, tmp_path, "full.pt", *extra))
+    resumed = sft.main(sft_args(char_model_dir, tmp_path, "two.pt", "--resume", *extra))
     assert close(full.state_dict(), resumed.state_dict())
     log = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "step" in r] == [0, 1, 2, 3, 4]  # rank 0 alone wrote the 2-rank log

@@ -426,9 +426,11 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     units, queued = B // U, 0  # unit k: rows k*U .. k*U + U-1, all of prompt k*U // G; units 0 .. queued-1 have had slots
     for i in itertools.count():
         if i % check_every == 0:
-            free = done.view(S // U, U).all(1).nonzero()[:, 0].tolist()  # the host sync: slot units all finished
+            # the one host sync: which slot units have all finished, and how far the furthest row has come
+            *units_done, furthest = torch.cat([done.view(S // U, U).all(1).long(), cache.pos.max()[None]]).tolist()
+            free = [g for g, finished in enumerate(units_done) if finished]
             # the next check_every steps write at most check_every positions past the furthest row (a refill starts lower)
-            live = live_slots(max(int(cache.pos.max()), longest_prompt) + check_every + 1, cache.max_len)
+            live = live_slots(max(furthest, longest_prompt) + check_every + 1, cache.max_len)
             if queued == units and len(free) == S // U:
                 break
             take = free[: units - queued]

@@ -208,10 +208,8 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
         ids, doc_start, offsets = pack(seqs, packed)
         logp = token_logprobs(model, ids.to(gen.tokens.device), temperature, doc_start=doc_start.to(gen.tokens.device))  # (1, packed - 1)
         logp = logp.expand(len(seqs), -1)  # (R, packed - 1): row i reads its own columns
-    else:
-        ids, offsets = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long), [0] * len(seqs)  # pad with 0, any real token:
-        for i, s in enumerate(seqs):  # what follows a row is never seen by it
-            ids[i, : len(s)] = torch.tensor(s)
+    else:  # each row padded with 0, any real token: what follows a row is never seen by it
+        ids, offsets = torch.cat([pack([s], max(map(len, seqs)))[0] for s in seqs]), [0] * len(seqs)  # (R, T)
         logp = token_logprobs(model, ids.to(gen.tokens.device), temperature)  # (R, T - 1)
     start = torch.tensor([o + len(s) - n - 1 for o, s, n in zip(offsets, seqs, lengths)], device=logp.device)  # offset + len(prompt) - 1
     index = (start[:, None] + torch.arange(N, device=logp.device)).clamp(max=logp.shape[1] - 1)  # (R, N)
@@ -264,14 +262,18 @@ def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
 FILLER = torch.tensor([0])  # the row an empty turn runs (every rank has at least one group): its result is thrown away
 
 
-def check_rollout_memory(sampler, prompts, args):
-    """On a GPU: a step's KV cache (its rows x the longest prompt + --max-new-tokens) must fit in the free
-    memory, or the run stops now, before any work, rather than out of memory mid-rollout."""
+def check_step_fits(sampler, prompts, args):
+    """A step's longest row (the longest prompt + --max-new-tokens) must fit a packed row (--micro-batch-tokens), and
+    on a GPU the step's KV cache in the free memory, or the run stops now, before any work, not mid-step."""
+    longest = max(map(len, prompts)) + args.max_new_tokens
+    if args.micro_batch_tokens and longest > args.micro_batch_tokens:
+        raise ValueError(f"--micro-batch-tokens {args.micro_batch_tokens} cannot hold the longest prompt ({longest - args.max_new_tokens} "
+                         f"tokens) + --max-new-tokens {args.max_new_tokens}: raise it, or lower --max-new-tokens")
     if not str(args.device).startswith("cuda"):
         return
     rows = args.prompts_per_step // distributed.world_size() * args.group_size
     rows = min(rows, args.rollout_slots or rows)  # continuous batching holds --rollout-slots rows, whatever the step's
-    needed = rows * kv_cache_bytes(sampler.config, max(map(len, prompts)) + args.max_new_tokens, sampler.embed_tokens.weight.element_size())
+    needed = rows * kv_cache_bytes(sampler.config, longest, sampler.embed_tokens.weight.element_size())
     free = torch.cuda.mem_get_info()[0]
     if needed > free:
         raise ValueError(f"a rollout of {rows} rows x (longest prompt + --max-new-tokens {args.max_new_tokens}) needs "
@@ -553,10 +555,7 @@ def main(argv=None, reward_fn=None):
         print("note: --compile on CPU compiles the decode step only (the policy samples itself there)")
     elif args.compile:  # after the copies are made: they run uncompiled, apart from the decode step
         compile_for_training(model)
-    check_rollout_memory(sampler, train_prompts, args)
-    if args.micro_batch_tokens and max(map(len, train_prompts)) + args.max_new_tokens > args.micro_batch_tokens:
-        raise ValueError(f"--micro-batch-tokens {args.micro_batch_tokens} cannot hold the longest prompt ({max(map(len, train_prompts))} "
-                         f"tokens) + --max-new-tokens {args.max_new_tokens}: raise it, or lower --max-new-tokens")
+    check_step_fits(sampler, train_prompts, args)
 
     if args.resume:  # where a resumed run begins; a new run's first record says "start" (readers keep the last record per step)
         log(log_file, {"event": "resume", "from_step": step, "out": str(out)})

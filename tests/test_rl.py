@@ -334,15 +334,15 @@ def test_a_rollout_that_cannot_fit_stops_before_any_work(monkeypatch):
     needed = 64 * rl.kv_cache_bytes(model.config, 10 + 100, 4)  # 8 prompts x 8 samples, the longest prompt 10 tokens
     assert needed > 2**20  # (2 layers x 2 kv heads x 8 dims x k, v x 4 bytes x 110 positions x 64 rows = 1.7 MiB)
     with pytest.raises(ValueError, match=r"a rollout of 64 rows x \(longest prompt \+ --max-new-tokens 100\) needs .* GiB of KV cache"):
-        rl.check_rollout_memory(model, [[1] * 10, [2] * 3], args)
+        rl.check_step_fits(model, [[1] * 10, [2] * 3], args)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (2**40, 2**40))
-    rl.check_rollout_memory(model, [[1] * 10], args)  # fits: nothing said
+    rl.check_step_fits(model, [[1] * 10], args)  # fits: nothing said
     slots = toy_args("--max-new-tokens", "100", "--rollout-slots", "16")  # continuous batching holds 16 rows, not 64
     slots.device = "cuda"
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (needed // 4 + 1, 2**30))
-    rl.check_rollout_memory(model, [[1] * 10], slots)
+    rl.check_step_fits(model, [[1] * 10], slots)
     with pytest.raises(ValueError, match="a rollout of 64 rows"):
-        rl.check_rollout_memory(model, [[1] * 10], args)
+        rl.check_step_fits(model, [[1] * 10], args)
 
 
 def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):

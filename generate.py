@@ -48,19 +48,20 @@ def kv_cache_bytes(config, length, bytes_per_value):
     return 2 * slots * config.num_key_value_heads * config.head_dim * bytes_per_value
 
 
-LIVE_BUCKET = 512  # decode attends the first `live` slots of a full-length cache, rounded up to this
+LIVE_BUCKET = 128  # the smallest step of the slots a decode step reads from a full-length cache (live_slots)
 
 
 def live_slots(next_position, max_len):
     """
-    The slots a decode step must read to see every position up to next_position - 1 (a bucket, so
-    few shapes). A cache of at most two buckets is always read whole: the step then keeps the static
-    shapes it was measured with before live slots existed (a symbolic slot count in the compiled
-    step is not free of cost for certain), and reading 2 buckets instead of 1 costs little.
+    The slots a decode step must read to see every position up to next_position - 1, rounded up
+    to a bucket so that few shapes (CUDA graphs) exist: steps of LIVE_BUCKET up to 8 of them, then
+    an eighth of the next power of two: past 8 * LIVE_BUCKET a step reads at most 25% more slots
+    than it needs, with 20 buckets up to 8192 and 4 more per doubling. (Buckets of a fixed 512
+    read all 768 slots at every step of bench_rl's 640-token GRPO step; steps of 128 cut its
+    generation from 3.60 s to 2.77 s on one H200, though a second H200 then took 3.47 s: BENCHMARKS.md.)
     """
-    if max_len <= 2 * LIVE_BUCKET:
-        return max_len
-    return min(max_len, -(-next_position // LIVE_BUCKET) * LIVE_BUCKET)
+    step = max(LIVE_BUCKET, (1 << (next_position - 1).bit_length()) // 8)
+    return min(max_len, -(-next_position // step) * step)
 
 
 class KVCache:
@@ -227,7 +228,7 @@ class DecodeStep:
     On CUDA the step is captured as a CUDA graph and replayed: a step launches a few hundred
     small kernels, and at batch sizes that fit on one GPU launching them costs more than running
     them. Capturing works because the cache never changes shape; one graph per live-slot count
-    (KVCache.live, a multiple of LIVE_BUCKET), sharing one memory pool (replays never overlap and
+    (KVCache.live, a bucket of live_slots), sharing one memory pool (replays never overlap and
     a step's logits are used before the next). Its first step runs eagerly, which warms up the
     kernels the capture will record.
     """

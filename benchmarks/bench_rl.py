@@ -30,6 +30,7 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import generate  # noqa: E402
 import rl  # noqa: E402
 from model import CONFIGS, Config, Model, compile_for_training, config_from_hf  # noqa: E402
 
@@ -49,12 +50,15 @@ parser.add_argument("--compile", action="store_true", help="rl.py --compile: com
 parser.add_argument("--no-checkpointing", action="store_true", help="train without activation checkpointing")
 parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
 parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollout-slots: continuous batching in the rollout")
+parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BUCKET (the smallest step of live slots) for this run (0: its default)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
 if not args.tiny and device == "cpu":
     raise SystemExit("error: the benchmark needs a GPU (use --tiny for a CPU smoke test)")
 
+if args.live_bucket:  # decode reads a full-length cache's first slots in steps of at least this
+    generate.LIVE_BUCKET = args.live_bucket
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)

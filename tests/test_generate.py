@@ -41,17 +41,17 @@ EOS = [VOCAB - 1]
 
 @pytest.fixture(autouse=True)
 def small_live_bucket(monkeypatch):
-    """Decode reads only the live slots of a full-length cache, in buckets of 8 here (512 in use): the
+    """Decode reads only the live slots of a full-length cache, in steps of 8 here (128 in use): the
     tests' short rollouts cross many buckets, so a bucket missing a written key shows against their references."""
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
 
 
 def test_decode_reads_only_the_live_slots(monkeypatch):
     assert (live_slots(10, 49), live_slots(16, 49), live_slots(17, 49), live_slots(49, 49)) == (16, 16, 24, 49)
-    assert live_slots(1, 16) == 16
-    monkeypatch.setattr(generate_module, "LIVE_BUCKET", 512)
-    assert (live_slots(1, 4224), live_slots(513, 4224), live_slots(4200, 4224)) == (512, 1024, 4224)
-    assert live_slots(1, 1024) == 1024  # two buckets or fewer: always the whole cache
+    assert live_slots(1, 16) == 8  # a short cache too: no cache is read whole before its rows reach its end
+    monkeypatch.setattr(generate_module, "LIVE_BUCKET", 128)  # steps of 128 up to 1024, then an eighth of the next power of two
+    assert (live_slots(1, 4224), live_slots(129, 4224), live_slots(1024, 4224), live_slots(1025, 4224)) == (128, 256, 1024, 1280)
+    assert (live_slots(2049, 4224), live_slots(4097, 4224), live_slots(4097, 9000)) == (2560, 4224, 5120)
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
     read, readable = [], KVCache.readable
 

@@ -311,7 +311,9 @@ def test_refilled_row_holds_only_its_own_prompt(layout):
     for w in fresh.sizes:
         assert torch.equal(used.slot_pos[w][0], fresh.slot_pos[w][0])
     token = torch.tensor([7, 7])
-    torch.testing.assert_close(step(token)[0], DecodeStep(model, fresh, 2, "cpu", cuda_graph=False)(token)[0], rtol=0, atol=1e-5)
+    logits = step(token)
+    assert logits is step.logits_out  # every step writes one buffer (on CUDA, every captured graph too)
+    torch.testing.assert_close(logits[0], DecodeStep(model, fresh, 2, "cpu", cuda_graph=False)(token)[0], rtol=0, atol=1e-5)
 
 
 def test_continuous_bad_input():

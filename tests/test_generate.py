@@ -114,6 +114,9 @@ def test_compiled_decode_equals_eager():
     prompts = prompts_of([4, 11, 6], seed=2)
     for i, kwargs in enumerate((dict(temperature=0), dict(temperature=0.8, seed=3))):
         if i == 1:  # live slots grew from 16 to 48 in buckets of 8: a static, then one symbolic compilation, nothing after
+            for rows in (3, 2):  # the compiled draw (greedy has none) for both batches, as generate runs it: then it takes any
+                with torch.no_grad():
+                    sample(torch.randn(rows, model.config.vocab_size), 0.8, 1.0, 0, torch.Generator(), compiled=True)
             compiled_so_far = graphs()
         eager = generate(model, prompts, 30, EOS, **kwargs)
         compiled = generate(model, prompts, 30, EOS, compile=True, **kwargs)
@@ -163,6 +166,19 @@ def test_top_k_and_top_p():
     tokens, _ = sample(logits, 1.0, 1.0, 0, g)  # plain sampling matches the distribution
     freq = torch.bincount(tokens, minlength=4).float() / len(tokens)
     torch.testing.assert_close(freq, p, rtol=0, atol=0.03)
+
+
+def test_compiled_draw_equals_eager():
+    """sample(compiled=True), generate's with compile=True, against the eager draw: same noise, same tokens."""
+    logits = torch.randn(64, 1000, generator=torch.Generator().manual_seed(0)) * 3
+    for temperature, top_p, top_k in ((1.0, 1.0, 0), (0.7, 1.0, 0), (0.7, 0.9, 0), (1.3, 1.0, 50)):
+        eager = sample(logits, temperature, top_p, top_k, torch.Generator().manual_seed(1))
+        compiled = sample(logits, temperature, top_p, top_k, torch.Generator().manual_seed(1), compiled=True)
+        assert torch.equal(compiled[0], eager[0])
+        torch.testing.assert_close(compiled[1], eager[1], rtol=0, atol=1e-5)
+        # the log-prob is that of the temperature-scaled distribution, whatever top-k / top-p kept
+        expected = F.log_softmax(logits / temperature, -1).gather(-1, eager[0][:, None])[:, 0]
+        torch.testing.assert_close(compiled[1], expected, rtol=0, atol=1e-5)
 
 
 def test_kv_cache_memory_flat_past_window_for_swa_layers():

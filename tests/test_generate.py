@@ -52,6 +52,9 @@ def test_decode_reads_only_the_live_slots(monkeypatch):
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 128)  # steps of 128 up to 1024, then an eighth of the next power of two
     assert (live_slots(1, 4224), live_slots(129, 4224), live_slots(1024, 4224), live_slots(1025, 4224)) == (128, 256, 1024, 1280)
     assert (live_slots(2049, 4224), live_slots(4097, 4224), live_slots(4097, 9000)) == (2560, 4224, 5120)
+    assert len({live_slots(n, 8192) for n in range(1, 8193)}) == 20  # CUDA graphs up to 8192 positions
+    assert len({live_slots(n, 32768) for n in range(1, 32769)}) == 28  # 4 more per doubling
+    assert all(n <= live_slots(n, 10**6) <= 1.25 * n for n in range(1025, 40000))  # never more than 25% extra past 1024
     monkeypatch.setattr(generate_module, "LIVE_BUCKET", 8)
     read, readable = [], KVCache.readable
 

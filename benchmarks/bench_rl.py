@@ -141,6 +141,7 @@ for window in args.windows.split(","):
                  grpo_args(args.prompts, args.new_tokens), random_reward, 0, sampler)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    torch._logging.set_logs(recompiles=True)  # past the warm-up, any recompilation is printed with the guard that failed
     timed, compiled_before = [], compilations()
     for step in range(args.steps):
         step_seed += 1000
@@ -154,6 +155,7 @@ for window in args.windows.split(","):
                   f"|logp diff| by position {m['logp_diff_by_pos']}", flush=True)
         timed.append(m)
     print(f"    compilations after the warm-up step: {compilations() - compiled_before}")
+    torch._logging.set_logs(recompiles=False)
     mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
     mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
     name = "full attention" if w is None else f"SWA W={w}"

@@ -236,6 +236,7 @@ def gumbel_max(logits, temperature, noise, draw=None):
 
 @functools.cache
 def compiled_gumbel_max():
+    # a new batch size or temperature can compile once more (the second of either turns symbolic)
     return torch.compile(gumbel_max, dynamic=None)
 
 

@@ -137,7 +137,7 @@ def load_benchmarks(paths, limit=None):
 # one benchmark with the model's current attention
 
 
-def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc):
+def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc, compile=False):
     """prompts: token lists -> per prompt, group_size tuples (text, generated tokens without EOS, cut)."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # equal lengths prefill together
     per_batch = max(1, batch_size // group_size)
@@ -149,7 +149,7 @@ def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, te
         for b in tqdm(distributed.round_robin(len(starts)), desc=desc, leave=False, disable=distributed.silent_rank()):
             idx = order[starts[b] : starts[b] + per_batch]
             gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
-                           temperature=temperature, seed=seed + b)
+                           temperature=temperature, seed=seed + b, compile=compile)
             texts = completions(tokenizer, gen)
             n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
             cut = gen.truncated.tolist()
@@ -195,7 +195,7 @@ def summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthet
 
 
 def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=1.0, max_new_tokens=512,
-                       batch_size=64, seed=0, force_style=None, desc="eval"):
+                       batch_size=64, seed=0, force_style=None, desc="eval", compile=False):
     """
     One benchmark under the model's current attention -> {"n", "window", "greedy": {...},
     "samples": {...} (with samples > 0), "notes", "completions" (per record in order: the greedy text,
@@ -232,7 +232,7 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
-    outs = sample_completions(model, tokenizer, prompts, max_new_tokens, 1, 0.0, seed, batch_size, f"{desc} greedy")
+    outs = sample_completions(model, tokenizer, prompts, max_new_tokens, 1, 0.0, seed, batch_size, f"{desc} greedy", compile)
     seconds = time.perf_counter() - start  # (sample_completions ends reading the tokens back: synchronised)
     result["greedy"], texts, answers, correct = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
     # efficiency beside accuracy: generation speed, and the cache each sequence needs at its own length
@@ -251,7 +251,7 @@ def evaluate_benchmark(model, tokenizer, records, samples=0, ks=(), temperature=
 
     if samples:
         outs = sample_completions(model, tokenizer, prompts, max_new_tokens, samples, temperature, seed, batch_size,
-                                  f"{desc} {samples} samples")
+                                  f"{desc} {samples} samples", compile)
         s, _, answers, correct = summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic)
         s = {"n": samples, "temperature": temperature, "pass@1": s.pop("accuracy"), "pass@1_flexible": s.pop("accuracy_flexible"), **s}
         for k in ks:
@@ -339,6 +339,8 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=64, help="sequences per generate call (prompts x samples)")
     p.add_argument("--eval-size", "--limit", type=int, default=None, help="the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="torch.compile the decode step and the draw (GPU; the first batch of each "
+                   "shape compiles, a minute or so; greedy tokens can differ from eager at bf16 near-ties)")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
     p.add_argument("--save-completions", action="store_true",
                    help="also PREFIX.completions.jsonl: every greedy completion, its answer and whether it is correct")
@@ -415,7 +417,7 @@ def main(argv=None):
                     try:
                         result = evaluate_benchmark(model, tokenizer, records, args.samples, args.ks, args.temperature,
                                                     args.max_new_tokens, args.batch_size, args.seed,
-                                                    None if style == "free" else style, desc)
+                                                    None if style == "free" else style, desc, args.compile)
                     except (ValueError, RuntimeError, MemoryError) as e:  # a prompt too long, out of memory
                         row["error"] = first_line(e)
                         print(f"error: {desc}: {row['error']}", file=distributed.stderr())

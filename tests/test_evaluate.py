@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 import evaluate
 from checkpoint import export_hf, load_model, save_checkpoint
@@ -97,6 +98,19 @@ class FakeTokenizer:
 
     def encode(self, text):
         return [5] * len(text)
+
+
+def test_compiled_generation_gives_the_eager_results(model_dir):
+    """evaluate.py --compile (the compiled decode step and draw) against the eager engine: same completions and rates."""
+    model, tokenizer = load_model(model_dir, 2)  # a window the sequences pass: the ring wraps
+    eager = evaluate_benchmark(model, tokenizer, RECORDS, samples=2, max_new_tokens=20, batch_size=4)
+    compiled_before = torch._dynamo.utils.counters["stats"]["calls_captured"]
+    compiled = evaluate_benchmark(model, tokenizer, RECORDS, samples=2, max_new_tokens=20, batch_size=4, compile=True)
+    assert torch._dynamo.utils.counters["stats"]["calls_captured"] > compiled_before  # it did run compiled code
+    assert compiled["completions"] == eager["completions"]
+    timing = ("tokens_per_s", "seconds")
+    assert {k: v for k, v in compiled["greedy"].items() if k not in timing} == {k: v for k, v in eager["greedy"].items() if k not in timing}
+    assert compiled["samples"] == eager["samples"]
 
 
 def test_full_attention_equals_a_window_longer_than_every_sequence(model_dir):

@@ -94,7 +94,7 @@ def get_args(argv=None):
                    help="continuous batching: this many cache rows, refilled with the next prompt's group as groups finish "
                         "(a multiple of --group-size; 0: all of a step's rows at once, until the longest ends)")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
-    p.add_argument("--compile", action="store_true", help="torch.compile training blocks, the decode step and the draw (GPU)")
+    p.add_argument("--compile", action="store_true", help="torch.compile training blocks, the rollout's decode step and draw (GPU)")
     # evaluation during training
     p.add_argument("--eval-every", type=int, default=25)
     p.add_argument("--eval-size", type=int, default=64, help="prompts per eval file")
@@ -481,13 +481,13 @@ def evaluate(sampler, eval_sets, tokenizer, args, reward_fn):
         starts = range(0, len(prompts), args.prompts_per_step)  # chunks no larger than a training step's rows
         for s in (starts[k] for k in distributed.round_robin(len(starts))):  # torchrun: shared out, the same draws per chunk
             chunk, gold = prompts[s : s + args.prompts_per_step], golds[s : s + args.prompts_per_step]
-            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, temperature=0, compile=args.compile)
+            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, temperature=0)
             texts = completions(tokenizer, gen)
             greedy += [reward_fn(t, g) == 1.0 for t, g in zip(texts, gold)]
             carry += [detect_style(t) == "carry" for t in texts]
             n = args.eval_samples
             gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, n, args.temperature, args.top_p, args.top_k,
-                           seed=seed_of(args.seed, "eval", name, s), compile=args.compile)  # the same draws at every eval: comparable
+                           seed=seed_of(args.seed, "eval", name, s))  # the same draws at every eval: comparable
             sampled += [reward_fn(t, gold[i // n]) == 1.0 for i, t in enumerate(completions(tokenizer, gen))]
         if distributed.world_size() > 1:  # counts over all ranks: the same numbers as one process
             greedy, sampled, carry = ([bool(v) for p in distributed.gather_objects(x) for v in p] for x in (greedy, sampled, carry))

@@ -340,7 +340,7 @@ def parse_args(argv):
     p.add_argument("--eval-size", "--limit", type=int, default=None, help="the first N problems of each benchmark")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile the decode step and the draw (GPU; the first batch of each "
-                   "shape compiles, a minute or so; greedy tokens can differ from eager at bf16 near-ties)")
+                   "shape compiles, a minute or so, counted in tokens_per_s; greedy tokens can differ from eager at bf16 near-ties)")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
     p.add_argument("--save-completions", action="store_true",
                    help="also PREFIX.completions.jsonl: every greedy completion, its answer and whether it is correct")

@@ -206,8 +206,8 @@ def sample(logits, temperature, top_p, top_k, generator, compiled=False):
         tokens = logits.argmax(-1)
         return tokens, logits.gather(-1, tokens[:, None])[:, 0] - logits.logsumexp(-1)
     draw = None  # no top-k / top-p: the draw is from the scaled logits themselves
-    if top_k > 0 or top_p < 1:
-        draw = logits / temperature
+    if top_k > 0 or top_p < 1:  # gumbel_max scales the logits again for the log-prob: one more pass beside the sort,
+        draw = logits / temperature  # so that the common path (no filter) fuses its scaling into the compiled draw
     if top_k > 0:
         kth = draw.topk(min(top_k, draw.shape[-1]), dim=-1).values[:, -1:]
         draw = draw.masked_fill(draw < kth, float("-inf"))

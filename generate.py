@@ -87,6 +87,7 @@ class KVCache:
         self.slot_pos = {w: torch.full((batch, n), -1, device=device) for w, n in self.sizes.items()}
         self.pos = torch.zeros(batch, dtype=torch.long, device=device)  # the next position per row
         self.rows = None  # prefill: which cache rows receive the prompt being prefilled
+        self.stash = self.stash_logits = None  # one prompt's kept keys and values per layer, for copy_prompt
         self.all_rows = torch.arange(batch, device=device)  # decode writes one slot in every row
         self.live = torch.empty(max_len, device=device)  # decode reads the first live.shape[0] slots of full-length caches:
         # a shape, not an int, so that the compiled decode step takes it as a symbolic size instead of compiling per value
@@ -114,10 +115,8 @@ class KVCache:
     # -- prefill: the prompt attends to itself with the training attention; the cache keeps what the
     #    window will still need. `rows` (the prompt's G sample rows) get a copy each.
 
-    def prefill(self, model, ids, rows):
-        """ids (P, T): P prompts of one length, prompt p into cache rows rows[p] (P, G). -> last logits (P, vocab)."""
-        T = ids.shape[1]
-        self.rows = rows
+    def place(self, rows, T):
+        """rows (P, G) start prompts of length T: their slot record holds the positions kept, their next position is T."""
         self.keep, self.keep_slots = {}, {}
         for w in self.sizes:
             pos = torch.arange(T, device=self.pos.device)
@@ -127,9 +126,36 @@ class KVCache:
             self.slot_pos[w][rows] = -1
             self.slot_pos[w][rows.reshape(-1)[:, None], self.keep_slots[w]] = pos
         self.pos[rows] = T
+
+    def write_kept(self, layer, rows, k, v):
+        """k, v (N, Hkv, kept, D), N = the rows (N, ) or 1 for all of them -> the layer's slots of the kept positions."""
+        slots = self.keep_slots[self.windows[layer]]
+        for dst, src in ((self.k[layer], k), (self.v[layer], v)):
+            dst[rows[:, None], :, slots] = src.transpose(1, 2)  # the indexed view is (rows, kept, Hkv, D)
+
+    def prefill(self, model, ids, rows, stash=None):
+        """
+        ids (P, T): P prompts of one length, prompt p into cache rows rows[p] (P, G). -> last logits (P, vocab).
+        stash: the index p of a prompt whose kept keys, values and last logits stay in the cache, so that
+        copy_prompt places it into more rows later without a second forward (continuous batching).
+        """
+        self.rows, self.stash_index = rows, stash
+        self.place(rows, ids.shape[1])
         logits = model.lm_head(model.hidden_states(ids, cache=self)[:, -1]).float()  # only the last position is needed
+        if stash is not None:
+            self.stash_len, self.stash_logits = ids.shape[1], logits[stash]
         self.rows = None
         return logits
+
+    def copy_prompt(self, rows):
+        """The stashed prompt into more cache rows (n,): its keys and values copied, no forward. -> its last logits (vocab,)."""
+        self.place(rows, self.stash_len)
+        for layer, (k, v) in enumerate(self.stash):
+            self.write_kept(layer, rows, k[None], v[None])
+        return self.stash_logits
+
+    def drop_stash(self):
+        self.stash = self.stash_logits = None
 
     # -- decode: one new token per row at its own position
 
@@ -151,10 +177,12 @@ class KVCache:
         if self.rows is not None:  # prefill: q, k, v (P, H, T, D) for P prompts of length T
             y = sliding_window_attention(q, k, v, w, self.sinks, impl=impl)
             G = self.rows.shape[1]
-            keep, slots = self.keep[w], self.keep_slots[w]
-            for dst, src in ((self.k[layer], k), (self.v[layer], v)):
-                kept = src[:, :, keep].repeat_interleave(G, dim=0)  # (P * G, Hkv, kept, D)
-                dst[self.rows.reshape(-1)[:, None], :, slots] = kept.transpose(1, 2)
+            k, v = k[:, :, self.keep[w]], v[:, :, self.keep[w]]  # (P, Hkv, kept, D)
+            self.write_kept(layer, self.rows.reshape(-1), k.repeat_interleave(G, dim=0), v.repeat_interleave(G, dim=0))
+            if self.stash_index is not None:
+                if layer == 0:
+                    self.stash = []
+                self.stash.append((k[self.stash_index].clone(), v[self.stash_index].clone()))  # (Hkv, kept, D) each, not a view of all P
             return y
         rows = self.all_rows
         slot = self.step_slots[w]
@@ -323,10 +351,11 @@ def row_limits(budgets, rows, max_new_tokens, device):
     return torch.tensor(budgets, device=device)
 
 
-def prefill_prompts(model, cache, prompts, placements, logits):
+def prefill_prompts(model, cache, prompts, placements, logits, stash=None):
     """
     placements: (prompt index, cache rows) pairs; each prompt is prefilled once, into all its rows, and
     its last logits go to those rows of `logits` (in place). Prompts of one length and row count share a forward.
+    stash: a prompt index among them to keep in the cache for KVCache.copy_prompt.
     """
     device = logits.device
     by_shape = {}
@@ -335,7 +364,8 @@ def prefill_prompts(model, cache, prompts, placements, logits):
     for (_, G), pairs in by_shape.items():
         ids = torch.tensor([prompts[i] for i, _ in pairs], device=device)  # (P, T)
         rows = torch.tensor([rows for _, rows in pairs], device=device)  # (P, G)
-        logits[rows.reshape(-1)] = cache.prefill(model, ids, rows).repeat_interleave(G, dim=0)
+        kept = next((p for p, (i, _) in enumerate(pairs) if i == stash), None)
+        logits[rows.reshape(-1)] = cache.prefill(model, ids, rows, stash=kept).repeat_interleave(G, dim=0)
 
 
 def truncated_rows(tokens, mask, eos):
@@ -398,13 +428,14 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     unit: the rows refilled together, a divisor of group_size. The default, group_size, refills a
     whole group with one prefill of its prompt, but the group then holds its G slots until its
     longest sample ends. A smaller unit (1: each row as soon as it ends) keeps more slots busy when
-    the samples of one prompt differ much in length, at the cost of prefilling a prompt again when its
-    rows are refilled at different times.
+    the samples of one prompt differ much in length. Each prompt is still prefilled once: when only
+    some of its rows find slots, its keys and values wait in the cache (KVCache.copy_prompt) and are
+    copied into its other rows as slots free up. Rows are placed in order, so one prompt at a time waits.
 
     Why it stays fast: the decode step keeps its one static shape (slots rows, one cache), so the
-    CUDA graph and the compiled step serve every prompt. A refill is an eager prefill that writes
-    the cache in place (prefill resets the rows' slot record and position, so the new prompt never
-    sees the old one's keys). A finished slot idles at position 0, its output thrown away, until
+    CUDA graph and the compiled step serve every prompt. A refill is an eager prefill (or a copy) that
+    writes the cache in place (KVCache.place resets the rows' slot record and position, so the new prompt
+    never sees the old one's keys). A finished slot idles at position 0, its output thrown away, until
     its whole unit has finished and rows are left to take. The host looks for free units only
     every `check_every` steps (one sync each): a finished unit may idle check_every - 1 more steps.
 
@@ -446,6 +477,7 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     step = DecodeStep(model, cache, S, device, cuda_graph and device.type == "cuda", compile)
     offsets = torch.arange(U, device=device)
     units, queued = B // U, 0  # unit k: rows k*U .. k*U + U-1, all of prompt k*U // G; units 0 .. queued-1 have had slots
+    stashed = None  # the prompt in the cache's stash (KVCache.copy_prompt)
     for i in itertools.count():
         if i % check_every == 0:
             # the one host sync: which slot units have all finished, and how far the furthest row has come
@@ -456,15 +488,24 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
             if queued == units and len(free) == S // U:
                 break
             take = free[: units - queued]
-            if take:  # refill: prefill overwrites the slots' logits (the step's were for the old rows)
-                placements = {}  # prompt -> the slots its rows take now: one prefill per prompt, however many units
+            if take:  # refill: the new rows' first logits overwrite the slots' (the step's were for the old rows)
+                placements = {}  # prompt -> the slots its rows take now
                 for j, g in enumerate(take):
                     placements.setdefault((queued + j) * U // G, []).extend(range(g * U, g * U + U))
-                prefill_prompts(model, cache, prompts, list(placements.items()), logits)
                 slot_rows = torch.tensor(take, device=device)[:, None] * U + offsets  # (n, U)
                 row[slot_rows] = torch.arange(queued, queued + len(take), device=device)[:, None] * U + offsets
                 t[slot_rows], done[slot_rows] = 0, False
                 queued += len(take)
+                # every prompt is prefilled once: one whose rows are placed over several refills (at most one at a
+                # time, as rows are placed in order) waits in the cache's stash and is copied into its later rows
+                if stashed in placements:
+                    copied = torch.tensor(placements.pop(stashed), device=device)
+                    logits[copied] = cache.copy_prompt(copied)
+                partial = (queued - 1) * U // G if queued * U % G else None  # the last prompt placed has rows left
+                if partial != stashed:
+                    cache.drop_stash()
+                prefill_prompts(model, cache, prompts, list(placements.items()), logits, stash=partial)
+                stashed = partial
         tok, lp = sample(logits, temperature, top_p, top_k, generator, compiled=compile)
         r, c = torch.where(done, B, row), t.clamp(max=N - 1)  # (S,) where each slot's token goes
         tokens[r, c], logprobs[r, c], mask[r, c] = tok, lp, True

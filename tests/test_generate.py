@@ -227,7 +227,7 @@ def test_continuous_greedy_equals_generate(layout, group_size, slots):
     static = generate(model, prompts, 40, ENDS, group_size=group_size, temperature=0)
     lengths = static.mask.sum(1)
     assert lengths.min() < 10 and lengths.max() == 40 and static.truncated.any() and not static.truncated.all()
-    for check_every, unit in ((1, None), (3, None), (2, 1)):  # unit 1: each row refilled alone, its prompt prefilled again
+    for check_every, unit in ((1, None), (3, None), (2, 1)):  # unit 1: each row refilled alone, its prompt copied in
         gen = generate_continuous(model, prompts, 40, ENDS, group_size=group_size, temperature=0, slots=slots,
                                   check_every=check_every, unit=unit)
         assert torch.equal(gen.tokens, static.tokens) and torch.equal(gen.mask, static.mask)
@@ -239,24 +239,30 @@ def test_continuous_greedy_equals_generate(layout, group_size, slots):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_continuous_sampled_rows_equal_full_forward(layout, unit, monkeypatch):
     """Each row, sampled in whichever slot, is its own prompt's continuation: a full forward over prompt + tokens agrees."""
-    prefilled, prefill = [], KVCache.prefill
+    prefilled, prefill, copied, copy_prompt = [], KVCache.prefill, [], KVCache.copy_prompt
 
-    def counted(self, model, ids, rows):  # the prompts each prefill takes: the first fill, then every refill
+    def counted(self, model, ids, rows, stash=None):  # the prompts each prefill takes: the first fill, then every refill
         prefilled.append(len(ids))
-        return prefill(self, model, ids, rows)
+        return prefill(self, model, ids, rows, stash)
+
+    def counted_copy(self, rows):
+        copied.append(len(rows))
+        return copy_prompt(self, rows)
 
     monkeypatch.setattr(KVCache, "prefill", counted)
+    monkeypatch.setattr(KVCache, "copy_prompt", counted_copy)
     model = tiny_model(layout, seed=1)
     prompts = prompts_of([4, 11, 6, 13, 2, 9, 6], seed=1)
     temperature, top_k, N, G = 0.7, 5, 32, 3
     gen = generate_continuous(model, prompts, N, ENDS, group_size=G, temperature=temperature, top_k=top_k, seed=5, slots=6, unit=unit)
     assert gen.tokens.shape == gen.logprobs.shape == gen.mask.shape == (21, N)
+    assert sum(prefilled) == 7  # every prompt prefilled once
     if unit is None:
-        assert sum(prefilled) == 7 and len(prefilled) >= 4  # 2 groups of slots for 7 prompts: refilled at least 3 times
+        assert len(prefilled) >= 4 and not copied  # 2 groups of slots for 7 prompts: refilled at least 3 times
     else:
-        # rows refilled one by one, 6 slots for 21 rows: a prompt is prefilled once per round its rows are placed in,
-        # so more than once for some (7 prompts), never once per row (21)
-        assert 7 < sum(prefilled) < 21 and len(prefilled) >= 8
+        # rows refilled one by one, 6 slots for 21 rows: the rows of a prompt placed in a later refill than its
+        # first are copied from the stash, not prefilled again
+        assert len(prefilled) >= 4 and len(copied) >= 3 and sum(copied) < 21 - 7
     assert gen.prompt_rows.tolist() == [p for p in range(7) for _ in range(G)]
     lengths = gen.mask.sum(1)
     assert lengths.min() < 10 and lengths.max() == N  # long-tailed enough that slots finish at different steps
@@ -333,6 +339,32 @@ def test_refilled_row_holds_only_its_own_prompt(layout):
     logits = step(token)
     assert logits is step.logits_out  # every step writes one buffer (on CUDA, every captured graph too)
     torch.testing.assert_close(logits[0], DecodeStep(model, fresh, 2, "cpu", cuda_graph=False)(token)[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_copied_prompt_equals_prefilled_prompt(layout):
+    """copy_prompt places the stashed prompt as prefill would: keys, values, slot record, position, last logits,
+    with a prompt longer than the rings (only the sinks and the last W positions kept) and a used row to overwrite."""
+    model = tiny_model(layout)
+    other, prompt, old = prompts_of([11, 11, 14])
+    ids = torch.tensor([other, prompt])  # two prompts in one forward, the stash takes the second
+    stashed = KVCache(model, 4, 30, "cpu", torch.float32)
+    stashed.prefill(model, torch.tensor([old]), torch.tensor([[2]]))  # row 2 holds a longer prompt to overwrite
+    with torch.no_grad():
+        stashed.prefill(model, ids, torch.tensor([[0], [1]]), stash=1)
+        logits = stashed.copy_prompt(torch.tensor([2, 3]))
+        fresh = KVCache(model, 4, 30, "cpu", torch.float32)
+        ref = fresh.prefill(model, ids, torch.tensor([[0, 1], [2, 3]]))[1]  # the same forward, prompt 1 into rows 2 and 3
+    torch.testing.assert_close(logits, ref, rtol=0, atol=0)
+    assert stashed.pos[2:].tolist() == fresh.pos[2:].tolist() == [11, 11]
+    for w in fresh.sizes:
+        assert torch.equal(stashed.slot_pos[w][2:], fresh.slot_pos[w][2:])
+    for layer, w in enumerate(model.config.layer_windows):
+        held = fresh.slot_pos[w][2:] >= 0  # (2, slots): slots past the prompt keep the old prompt's keys, never read
+        for a, b in ((stashed.k[layer], fresh.k[layer]), (stashed.v[layer], fresh.v[layer])):
+            assert torch.equal(a[2:].transpose(1, 2)[held], b[2:].transpose(1, 2)[held])  # (held, Hkv, D)
+    held = fresh.slot_pos[model.config.layer_windows[0]][2] >= 0
+    assert torch.equal(stashed.k[0][1][:, held], fresh.k[0][2][:, held])  # the prompt's own prefill row too
 
 
 def test_continuous_bad_input():

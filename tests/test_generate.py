@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import generate as generate_module
-from generate import DecodeStep, KVCache, generate, generate_continuous, kv_cache_bytes, live_slots, sample
+from generate import (DecodeStep, KVCache, decode_attention, decode_attention_sdpa, generate, generate_continuous, kv_cache_bytes,
+                      live_slots, sample)
 from model import Config, Model
 
 VOCAB = 61
@@ -108,6 +109,22 @@ def test_sampled_logprobs_equal_full_forward(layout):
             assert not gen.mask[row, n:].any()
             ended = n > 0 and int(gen.tokens[row, n - 1]) in EOS
             assert bool(gen.truncated[row]) == (not ended) and (ended or n == 32)
+
+
+@pytest.mark.parametrize("B,Hkv,G,S", [(1, 2, 6, 40), (5, 1, 1, 17), (3, 4, 2, 64)])
+def test_decode_attention_equals_sdpa(B, Hkv, G, S):
+    """The decode step's attention against torch's SDPA in float64, with rows that see few or many slots; bf16 close."""
+    g = torch.Generator().manual_seed(B * S)
+    q, keys, values = (torch.randn(B, Hkv, n, 16, generator=g, dtype=torch.float64) * 3 for n in (G, S, S))
+    seen = torch.randint(1, S + 1, (B, 1, 1, 1), generator=g)
+    mask = (torch.rand(B, 1, 1, S, generator=g) < 0.7) & (torch.arange(S) < seen)  # ring-like holes, rows of varied length
+    mask[:, :, :, 0] = True  # every row sees a key (its own, in decode)
+    ref = decode_attention_sdpa(q, keys, values, mask)
+    torch.testing.assert_close(decode_attention(q, keys, values, mask), ref, rtol=1e-12, atol=1e-12)
+    q, keys, values = q.bfloat16(), keys.bfloat16(), values.bfloat16()
+    low = decode_attention(q, keys, values, mask)  # float32 scores from bf16 inputs, bf16 probabilities and output
+    ref = decode_attention_sdpa(q.double(), keys.double(), values.double(), mask)
+    assert low.dtype == torch.bfloat16 and (low.double() - ref).abs().max() < 0.006 * ref.abs().max()  # bf16 scores: 0.011-0.033
 
 
 def test_compiled_decode_equals_eager():

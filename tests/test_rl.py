@@ -355,10 +355,10 @@ def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
     for name in ("tokens", "mask", "truncated", "prompt_rows"):
         assert torch.equal(getattr(static, name), getattr(every_row, name)), name
     calls = []
-    monkeypatch.setattr(rl, "generate_continuous", lambda *a, **k: calls.append(k["slots"]) or static)
-    rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4", "--rollout-slots", "8"), step=3)
-    assert calls == [8]
-    for bad in ("4", "-8", "12"):
+    monkeypatch.setattr(rl, "generate_continuous", lambda *a, **k: calls.append((k["slots"], k["unit"])) or static)
+    rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4", "--rollout-slots", "5"), step=3)
+    assert calls == [(5, 1)]  # rows refilled one by one: any number of slots
+    for bad in ("-8", "-1"):
         with pytest.raises(SystemExit):
             toy_args("--rollout-slots", bad)
     with pytest.raises(SystemExit):

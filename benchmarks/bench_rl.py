@@ -51,6 +51,8 @@ parser.add_argument("--no-checkpointing", action="store_true", help="train witho
 parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
 parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollout-slots: continuous batching in the rollout")
 parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BUCKET (the smallest step of live slots) for this run (0: its default)")
+parser.add_argument("--sdpa-decode", action="store_true",
+                    help="decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of decode_attention")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -59,6 +61,8 @@ if not args.tiny and device == "cpu":
 
 if args.live_bucket:  # decode reads a full-length cache's first slots in steps of at least this
     generate.LIVE_BUCKET = args.live_bucket
+if args.sdpa_decode:
+    generate.decode_attention = generate.decode_attention_sdpa
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
@@ -178,4 +182,4 @@ if args.out:
                 f"{'' if args.no_checkpointing else ', activation checkpointing'}{', --compile' if args.compile else ''}"
                 f"{f', long-tailed lengths (median {args.median_tokens}, sigma {args.sigma})' if args.long_tail else ''}"
                 f"{f', --rollout-slots {args.rollout_slots}' if args.rollout_slots else ''}"
-                f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")
+                f"{', SDPA decode attention' if args.sdpa_decode else ''}{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

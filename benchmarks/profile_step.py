@@ -7,7 +7,8 @@ the top kernels by time printed as Markdown tables.
     python benchmarks/profile_step.py --tiny                            # CPU: a tiny model, to check the script
 
 Decode, per batch size B, with `--context` tokens already in the cache of every row:
-- time per step, CUDA graph replay (the generate() path), after an untimed warm-up;
+- time per step, CUDA graph replay (the generate() path), after an untimed warm-up; beside it, the
+  same step with its attention through SDPA (generate.decode_attention_sdpa, the reference);
 - the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
   attends to (the whole static cache: generate() masks, it does not skip), so
   limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
@@ -25,6 +26,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import generate  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
 from model import CONFIGS, Config, Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
 
@@ -95,29 +97,41 @@ model.set_window(window)
 weight_bytes = sum(t.numel() * t.element_size() for t in model.parameters())
 say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {args.config if not args.tiny else 'tiny'}, "
     f"window {window}, {'compiled' if args.compile else 'eager'}; weights {weight_bytes / 1e9:.2f} GB")
-say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit |\n|---|---|---|---|---|---|---|")
+say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
+    "SDPA decode attention (the reference), ms per step |\n|---|---|---|---|---|---|---|---|")
+decode_attention = generate.decode_attention
+
+
+def decode_ms(B, attend):
+    """ms per decode step (CUDA graph) at batch B with --context tokens in every row, attention through `attend`."""
+    generate.decode_attention = attend
+    cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
+    ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
+    token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
+    step = DecodeStep(model, cache, B, torch.device(device), cuda_graph=cuda, compile=args.compile)
+    for _ in range(4):  # eager first step, graph capture, compilation
+        token = step(token).argmax(-1)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        token = step(token).argmax(-1)
+    sync()
+    return (time.perf_counter() - t0) * 1e3 / args.steps, cache, token
+
+
 decode_profiles = []
 with torch.no_grad():
     for B in batches:
-        cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
-        ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
-        token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
-        step = DecodeStep(model, cache, B, torch.device(device), cuda_graph=cuda, compile=args.compile)
-        for _ in range(4):  # eager first step, graph capture, compilation
-            token = step(token).argmax(-1)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            token = step(token).argmax(-1)
-        sync()
-        ms = (time.perf_counter() - t0) * 1e3 / args.steps
+        reference_ms = decode_ms(B, generate.decode_attention_sdpa)[0]
+        ms, cache, token = decode_ms(B, decode_attention)
         read = weight_bytes + cache.memory_bytes()
         limit_ms = read / (args.peak_tbps * 1e12) * 1e3
-        say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} |")
+        say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} | "
+            f"{reference_ms:.2f} |")
         no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
         no_graph(token)  # compiled: already warm; eager: nothing to warm
         decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))
-        del cache, step  # the next batch size allocates its own
+        del cache  # the next batch size allocates its own
 for B, ms, prof in decode_profiles:
     top_kernels(prof, ms, f"Decode, batch {B}: top kernels (profiled without the CUDA graph; share of the graph step's {ms:.2f} ms)")
 

@@ -512,7 +512,7 @@ def first_fit(lengths, capacity):
     return rows
 
 
-def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None):
+def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None, needed=None):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
     (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
@@ -520,27 +520,40 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
     a long sequence): the head runs on chunks of positions, each recomputed in the backward pass.
     Packed rows (doc_start, see pack): column t is within t's sequence, except at a sequence's last
     position, whose "next token" starts the next sequence (callers mask it out).
+    needed (B, T - 1) bool: the columns the caller reads (a loss's targets). The head, a product
+    over the whole vocabulary, then runs at those positions alone, so prompts and padding skip it
+    (about a fifth of a Qwen2.5-1.5B training step's FLOPs is the head); the other columns are 0.
     """
     # compiled blocks (compile_for_training) keep a compilation per window x grad mode x static or
     # symbolic length (measured: 8 for one window + full layers, with and without grad), which is
     # already torch's default limit: past it the blocks would run eagerly. Raised for this call.
-    T = input_ids.shape[1]
+    B, T = input_ids.shape
     if model.pad_to_buckets:  # compile_for_training(static=True): every length runs as its bucket's static shape
         input_ids = F.pad(input_ids, (0, bucket_length(T) - T))  # right padding changes nothing before it
         if doc_start is not None:
             doc_start = F.pad(doc_start, (0, input_ids.shape[1] - T), value=T)
+
+    def head(h, t):  # h (1 or B, n, H), t (1 or B, n) -> (1 or B, n)
+        if torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False)
+        return model.head_logprobs(model.lm_head, h, t, temperature)
+
     with torch._dynamo.config.patch(**recompile_budget()):
-        hidden = model.hidden_states(input_ids, doc_start=doc_start)[:, :-1]  # (B, T - 1, H)
-        targets = input_ids[:, 1:]  # (B, T - 1)
-        chunk = max(1, chunk // input_ids.shape[0])  # about `chunk` positions per head call over all rows
-        out = []
-        for s in range(0, hidden.shape[1], chunk):
-            h, t = hidden[:, s : s + chunk], targets[:, s : s + chunk]
-            if torch.is_grad_enabled():
-                out.append(torch.utils.checkpoint.checkpoint(model.head_logprobs, model.lm_head, h, t, temperature, use_reentrant=False))
-            else:
-                out.append(model.head_logprobs(model.lm_head, h, t, temperature))
-    return torch.cat(out, dim=1)[:, : T - 1]  # (B, T - 1), without the padding
+        hidden = model.hidden_states(input_ids, doc_start=doc_start)  # (B, T', H)
+        if needed is None:
+            hidden, targets = hidden[:, :-1], input_ids[:, 1:]  # (B, T' - 1, H), (B, T' - 1)
+            chunk = max(1, chunk // B)  # about `chunk` positions per head call over all rows
+            out = [head(hidden[:, s : s + chunk], targets[:, s : s + chunk]) for s in range(0, hidden.shape[1], chunk)]
+            return torch.cat(out, dim=1)[:, : T - 1]  # (B, T - 1), without the padding
+        # only the needed positions, as one flat list: position b * T' + t predicts the token at b * T' + t + 1
+        Tb = input_ids.shape[1]
+        at = F.pad(needed, (0, Tb - needed.shape[1])).reshape(-1).nonzero()[:, 0]  # (n,); a row's last position is never needed
+        if not at.numel():  # nothing to read: zeros, still attached to the graph for callers that backward through them
+            return hidden[:, : T - 1, 0].float() * 0
+        hidden, targets = hidden.reshape(B * Tb, -1)[at][None], input_ids.reshape(-1)[at + 1][None]  # (1, n, H), (1, n)
+        out = torch.cat([head(hidden[:, s : s + chunk], targets[:, s : s + chunk]) for s in range(0, at.shape[0], chunk)], dim=1)
+        logp = torch.zeros(B * Tb, device=out.device, dtype=out.dtype).index_put((at,), out[0])
+        return logp.view(B, Tb)[:, : T - 1]  # (B, T - 1), 0 where not needed
 
 
 def head_logprobs(lm_head, hidden, targets, temperature):

@@ -203,14 +203,21 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     N = max(lengths)
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
     seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
+    device = gen.tokens.device
     if packed:
         ids, doc_start, offsets = pack(seqs, packed)
-        logp = token_logprobs(model, ids.to(gen.tokens.device), temperature, doc_start=doc_start.to(gen.tokens.device))  # (1, packed - 1)
-        logp = logp.expand(len(seqs), -1)  # (R, packed - 1): row i reads its own columns
     else:  # each row padded with 0, any real token: what follows a row is never seen by it
         ids, offsets = torch.cat([pack([s], max(map(len, seqs)))[0] for s in seqs]), [0] * len(seqs)  # (R, T)
-        logp = token_logprobs(model, ids.to(gen.tokens.device), temperature)  # (R, T - 1)
-    start = torch.tensor([o + len(s) - n - 1 for o, s, n in zip(offsets, seqs, lengths)], device=logp.device)  # offset + len(prompt) - 1
+    starts = [o + len(s) - n - 1 for o, s, n in zip(offsets, seqs, lengths)]  # offset + len(prompt) - 1
+    needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
+    for i, (a, n) in enumerate(zip(starts, lengths)):
+        needed[0 if packed else i, a : a + n] = True
+    if packed:
+        logp = token_logprobs(model, ids.to(device), temperature, doc_start=doc_start.to(device), needed=needed.to(device))  # (1, packed - 1)
+        logp = logp.expand(len(seqs), -1)  # (R, packed - 1): row i reads its own columns
+    else:
+        logp = token_logprobs(model, ids.to(device), temperature, needed=needed.to(device))  # (R, T - 1)
+    start = torch.tensor(starts, device=logp.device)
     index = (start[:, None] + torch.arange(N, device=logp.device)).clamp(max=logp.shape[1] - 1)  # (R, N)
     return logp.gather(1, index), ids.numel()
 

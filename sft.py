@@ -149,7 +149,7 @@ def collate(examples, idx, pad_id, device):
 def sequence_loss(model, ids, target_mask, device, doc_start=None):
     """Summed negative log-likelihood of the masked targets, and their count."""
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-        logprobs = token_logprobs(model, ids, doc_start=doc_start)  # (B, T - 1)
+        logprobs = token_logprobs(model, ids, doc_start=doc_start, needed=target_mask)  # (B, T - 1): the head only where trained
     return -(logprobs * target_mask).sum(), target_mask.sum()
 
 

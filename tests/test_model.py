@@ -215,7 +215,7 @@ def test_attention_impls_agree_in_the_model(tmp_path):
 
 def test_compile_for_training_matches_eager():
     """--compile, the fast path: the same log-probs and gradients as the eager model at 12 lengths,
-    compiling only for the first two (issue 14: every batch of a real run has a new length). Then
+    with the head everywhere and at the needed positions only, compiling only for the first two (issue 14: every batch of a real run has a new length). Then
     flex inside the compiled blocks (forward: torch has no CPU flex backward): flex compiles once
     per bucket and window (test_swa_attention checks across buckets), never runs unfused."""
     graphs = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731
@@ -233,14 +233,16 @@ def test_compile_for_training_matches_eager():
         if i == 2:  # compiled for a static, then a symbolic length: nothing more after that
             compiled_so_far = graphs()
         ids = torch.randint(0, 97, (2, T))
-        logp = {}
-        for model in (eager, compiled):
-            model.zero_grad()
-            logp[model] = token_logprobs(model, ids, temperature=0.9)
-            logp[model].sum().backward()
-        torch.testing.assert_close(logp[compiled], logp[eager], rtol=0, atol=1e-5)
-        for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
-            torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-5, msg=name)
+        needed = torch.rand(2, T - 1) < 0.5  # and the head at some positions only: its own shapes, (1, needed)
+        for kwargs in ({}, {"needed": needed}):
+            logp = {}
+            for model in (eager, compiled):
+                model.zero_grad()
+                logp[model] = token_logprobs(model, ids, temperature=0.9, **kwargs)
+                logp[model].sum().backward()
+            torch.testing.assert_close(logp[compiled], logp[eager], rtol=0, atol=1e-5)
+            for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
+                torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-5, msg=name)
     assert graphs() == compiled_so_far
 
     compiled.impl = "flex"
@@ -352,6 +354,41 @@ def test_packed_rows_equal_each_sequence_alone(impl):
         torch.testing.assert_close(g, p.grad, rtol=0, atol=1e-12, msg=name)
     with pytest.raises(ValueError, match="do not fit a packed row of 32"):
         pack(seqs, 32)
+
+
+@pytest.mark.parametrize("layout", ["padded", "packed", "bucketed"])
+def test_head_at_needed_positions_only(layout):
+    """token_logprobs(needed=...) runs the head at the needed columns alone: their log-probs and every gradient equal
+    those of the whole head (float64), the other columns are 0; chunks of 7 positions cut across rows."""
+    model = packed_model(torch.float64)
+    g = torch.Generator().manual_seed(2)
+    seqs = [torch.randint(0, 97, (n,), generator=g).tolist() for n in (9, 30, 4, 17)]
+    kw = {}
+    if layout == "packed":
+        ids, doc_start, _ = pack(seqs, 64)
+        kw["doc_start"] = doc_start
+    else:
+        ids = torch.cat([pack([s], 30)[0] for s in seqs])  # (4, 30), right-padded
+    model.pad_to_buckets = layout == "bucketed"  # rows padded to 128 inside token_logprobs
+    needed = torch.rand(ids.shape[0], ids.shape[1] - 1, generator=g) < 0.4
+    weights = torch.randn(needed.shape, generator=g, dtype=torch.float64)  # a loss that tells columns apart
+    losses, grads = [], []
+    for kwargs in ({}, {"needed": needed}):
+        model.zero_grad()
+        logp = token_logprobs(model, ids, temperature=0.8, chunk=7, **kw, **kwargs)
+        assert logp.shape == needed.shape
+        (logp * weights * needed).sum().backward()
+        losses.append(logp)
+        grads.append([p.grad.clone() for p in model.parameters()])
+    whole, only = losses
+    torch.testing.assert_close(only[needed], whole[needed], rtol=0, atol=1e-12)
+    assert (only[~needed] == 0).all()
+    for (name, _), a, b in zip(model.named_parameters(), *grads):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-12, msg=name)
+    model.zero_grad()
+    none = token_logprobs(model, ids, needed=torch.zeros_like(needed), **kw)  # nothing needed: zeros a caller can still backward
+    none.sum().backward()
+    assert (none == 0).all()
 
 
 def test_compiled_blocks_on_packed_rows_compile_once():

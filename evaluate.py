@@ -137,8 +137,9 @@ def load_benchmarks(paths, limit=None):
 # one benchmark with the model's current attention
 
 
-def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc, compile=False):
-    """prompts: token lists -> per prompt, group_size tuples (text, generated tokens without EOS, cut)."""
+def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc, compile=False,
+                       top_p=1.0, top_k=0):
+    """prompts: token lists -> per prompt, group_size tuples (text, generated tokens without EOS, cut). Also rl.py's evaluation."""
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # equal lengths prefill together
     per_batch = max(1, batch_size // group_size)
     out = [None] * len(prompts)
@@ -149,7 +150,7 @@ def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, te
         for b in tqdm(distributed.round_robin(len(starts)), desc=desc, leave=False, disable=distributed.silent_rank()):
             idx = order[starts[b] : starts[b] + per_batch]
             gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
-                           temperature=temperature, seed=seed + b, compile=compile)
+                           temperature=temperature, top_p=top_p, top_k=top_k, seed=seed + b, compile=compile)
             texts = completions(tokenizer, gen)
             n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
             cut = gen.truncated.tolist()

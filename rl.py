@@ -42,6 +42,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         export_hf, load_model, load_model_under, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
+from evaluate import sample_completions
 from generate import completions, generate, generate_continuous, kv_cache_bytes
 from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, token_logprobs
 from reward import MODES, math_reward, parse_gold
@@ -109,12 +110,10 @@ def get_args(argv=None):
         p.error("--temperature must be > 0: GRPO trains on sampled completions")
     if args.kl_ref and args.kl_beta <= 0:
         p.error("--kl-ref is the KL penalty's reference: give --kl-beta > 0 too")
-    if args.rollout_slots < 0:
-        p.error(f"--rollout-slots must be >= 0 (0: off), got {args.rollout_slots}")
     check_at_least_one(p, args, "max_new_tokens", "prompts_per_step", "ppo_epochs", "minibatches", "micro_batch", "max_steps", "eval_every",
                        "eval_size", "eval_samples", "save_every")
-    if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens) < 0 or args.clip_low >= 1:
-        p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap and --micro-batch-tokens >= 0")
+    if min(args.clip_low, args.clip_high, args.kl_beta, args.tis_cap, args.micro_batch_tokens, args.rollout_slots) < 0 or args.clip_low >= 1:
+        p.error("--clip-low must be in [0, 1), --clip-high, --kl-beta, --tis-cap, --micro-batch-tokens and --rollout-slots >= 0")
     if args.micro_batch_tokens % 128:
         p.error(f"--micro-batch-tokens must be a multiple of 128 (flex attention's block), got {args.micro_batch_tokens}")
     if args.lr <= 0 or args.grad_clip <= 0 or args.warmup < 0 or args.weight_decay < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
@@ -212,11 +211,8 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
     for i, (a, n) in enumerate(zip(starts, lengths)):
         needed[0 if packed else i, a : a + n] = True
-    if packed:
-        logp = token_logprobs(model, ids.to(device), temperature, doc_start=doc_start.to(device), needed=needed.to(device))  # (1, packed - 1)
-        logp = logp.expand(len(seqs), -1)  # (R, packed - 1): row i reads its own columns
-    else:
-        logp = token_logprobs(model, ids.to(device), temperature, needed=needed.to(device))  # (R, T - 1)
+    logp = token_logprobs(model, ids.to(device), temperature, doc_start=doc_start.to(device) if packed else None, needed=needed.to(device))
+    logp = logp.expand(len(seqs), -1) if packed else logp  # (R, T - 1); packed: row i reads its own columns of the one row
     start = torch.tensor(starts, device=logp.device)
     index = (start[:, None] + torch.arange(N, device=logp.device)).clamp(max=logp.shape[1] - 1)  # (R, N)
     return logp.gather(1, index), ids.numel()
@@ -481,28 +477,17 @@ def step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen
 
 @torch.no_grad()
 def evaluate(sampler, eval_sets, tokenizer, args, reward_fn):
-    """Greedy accuracy and sampled pass@1 (the mean over --eval-samples samples) per eval set."""
+    """Greedy accuracy and sampled pass@1 (the mean over --eval-samples samples) per eval set, a training step's prompts per batch."""
     sampler.eval()
-    out = {}
-    for name, (prompts, golds, synthetic) in eval_sets.items():
-        greedy, sampled, carry = [], [], []
-        starts = range(0, len(prompts), args.prompts_per_step)  # chunks no larger than a training step's rows
-        for s in (starts[k] for k in distributed.round_robin(len(starts))):  # torchrun: shared out, the same draws per chunk
-            chunk, gold = prompts[s : s + args.prompts_per_step], golds[s : s + args.prompts_per_step]
-            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, temperature=0)
-            texts = completions(tokenizer, gen)
-            greedy += [reward_fn(t, g) == 1.0 for t, g in zip(texts, gold)]
-            carry += [detect_style(t) == "carry" for t in texts]
-            n = args.eval_samples
-            gen = generate(sampler, chunk, args.max_new_tokens, tokenizer.eos_ids, n, args.temperature, args.top_p, args.top_k,
-                           seed=seed_of(args.seed, "eval", name, s))  # the same draws at every eval: comparable
-            sampled += [reward_fn(t, gold[i // n]) == 1.0 for i, t in enumerate(completions(tokenizer, gen))]
-        if distributed.world_size() > 1:  # counts over all ranks: the same numbers as one process
-            greedy, sampled, carry = ([bool(v) for p in distributed.gather_objects(x) for v in p] for x in (greedy, sampled, carry))
-        out[f"eval/{name}/greedy"] = sum(greedy) / len(greedy)
-        out[f"eval/{name}/pass@1"] = sum(sampled) / len(sampled)
+    out, P, n = {}, args.prompts_per_step, args.eval_samples
+    for name, (prompts, golds, synthetic) in eval_sets.items():  # torchrun: batches shared out, the same draws as one process
+        greedy = [rows[0][0] for rows in sample_completions(sampler, tokenizer, prompts, args.max_new_tokens, 1, 0.0, 0, P, f"eval {name}")]
+        sampled = sample_completions(sampler, tokenizer, prompts, args.max_new_tokens, n, args.temperature, seed_of(args.seed, "eval", name),
+                                     P * n, f"eval {name}", top_p=args.top_p, top_k=args.top_k)  # the same draws at every eval: comparable
+        out[f"eval/{name}/greedy"] = sum(reward_fn(t, g) == 1.0 for t, g in zip(greedy, golds)) / len(golds)
+        out[f"eval/{name}/pass@1"] = sum(reward_fn(t, g) == 1.0 for rows, g in zip(sampled, golds) for t, _, _ in rows) / (n * len(golds))
         if synthetic:
-            out[f"eval/{name}/greedy_carry_share"] = sum(carry) / len(carry)
+            out[f"eval/{name}/greedy_carry_share"] = sum(detect_style(t) == "carry" for t in greedy) / len(greedy)
     return out
 
 

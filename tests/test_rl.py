@@ -365,6 +365,29 @@ def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
         toy_args("--kl-ref", "base_model")  # without --kl-beta it would be ignored
 
 
+def test_evaluate_scores_greedy_and_sampled_completions(toy_tokenizer):
+    """rl.evaluate (through evaluate.sample_completions, batches of a step's prompts): greedy accuracy equals
+    scoring generate()'s greedy completions directly, pass@1 counts every sample, and every eval draws the same."""
+    from generate import completions
+    prompts = [toy_tokenizer.encode(toy_tokenizer.render_prompt(t)) for t in ("#%&", "&", "'()*", "%%", "#")]
+    golds = ["0"] * 5
+    model = toy_model().eval()
+    args = toy_args("--prompts-per-step", "2", "--eval-samples", "3", "--max-new-tokens", "12", "--top-k", "5")
+    scored = []
+
+    def reward(text, gold):  # a reward that tells texts apart, and a record of what was scored
+        scored.append(text)
+        return float(len(text) % 2 == 0)
+
+    result = rl.evaluate(model, {"a": (prompts, golds, True)}, toy_tokenizer, args, reward)
+    texts = completions(toy_tokenizer, generate(model, prompts, 12, toy_tokenizer.eos_ids, temperature=0))
+    assert scored[:5] == texts and len(scored) == 5 + 15
+    assert result["eval/a/greedy"] == sum(len(t) % 2 == 0 for t in texts) / 5
+    assert result["eval/a/pass@1"] == sum(len(t) % 2 == 0 for t in scored[5:]) / 15
+    assert 0 < result["eval/a/pass@1"] < 1 and "eval/a/greedy_carry_share" in result
+    assert rl.evaluate(model, {"a": (prompts, golds, True)}, toy_tokenizer, args, reward) == result
+
+
 def test_kl_ref_anchors_to_another_model_under_the_policy_window(run_files):
     """--kl-ref: the penalty's reference is that model, run under the policy's attention; pointed at the policy's own
     starting weights it is exactly the default reference (the initial policy), so the logged KL is the same."""

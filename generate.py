@@ -88,6 +88,7 @@ class KVCache:
         self.pos = torch.zeros(batch, dtype=torch.long, device=device)  # the next position per row
         self.rows = None  # prefill: which cache rows receive the prompt being prefilled
         self.stash = self.stash_logits = None  # one prompt's kept keys and values per layer, for copy_prompt
+        self.compiled = False  # decode runs compiled (DecodeStep): its attention is decode_attention, not SDPA
         self.all_rows = torch.arange(batch, device=device)  # decode writes one slot in every row
         self.live = torch.empty(max_len, device=device)  # decode reads the first live.shape[0] slots of full-length caches:
         # a shape, not an int, so that the compiled decode step takes it as a symbolic size instead of compiling per value
@@ -116,7 +117,7 @@ class KVCache:
     #    window will still need. `rows` (the prompt's G sample rows) get a copy each.
 
     def place(self, rows, T):
-        """rows (P, G) start prompts of length T: their slot record holds the positions kept, their next position is T."""
+        """rows (P, G), or (n,), start prompts of length T: their slot record holds the positions kept, their next position is T."""
         self.keep, self.keep_slots = {}, {}
         for w in self.sizes:
             pos = torch.arange(T, device=self.pos.device)
@@ -193,7 +194,8 @@ class KVCache:
         B, Hq, _, D = q.shape
         Hkv = k.shape[1]
         keys, values = self.readable(w, self.k[layer]), self.readable(w, self.v[layer])  # (B, Hkv, live or all slots, D)
-        y = decode_attention(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w])
+        attend = decode_attention if self.compiled else decode_attention_sdpa  # see decode_attention: it needs the fusion
+        y = attend(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w])
         return y.reshape(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 
@@ -206,7 +208,9 @@ def decode_attention(q, keys, values, mask):
     queries per (row, kv head), and a decode step has G = 6 of them, so at batch 1 the whole layer is
     2 thread blocks on a 132-SM GPU. On an H200, compiled, the Qwen2.5-1.5B shape: a decode step at
     batch 1 takes 2.11 ms against cuDNN's 2.68, a GRPO step's generation 2.73 s against 3.30; at
-    batch 256 over 1024 keys it is 8% slower, over 4096 keys 9% faster (BENCHMARKS.md).
+    batch 256 over 1024 keys it is 8% slower, over 4096 keys 9% faster (BENCHMARKS.md). The compiled
+    decode step alone uses it (KVCache.compiled): torch.compile fuses the scaling, mask and softmax
+    into one pass over the float32 scores, where eager they would be five (eager decode: SDPA).
     """
     B, Hkv, G, D = q.shape
     S = keys.shape[2]
@@ -317,6 +321,7 @@ class DecodeStep:
         self.token_in = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.logits_out = torch.empty(batch, model.config.vocab_size, device=device)  # float32, every step's output
         self.forward = compiled_decode_step() if compile else decode_step
+        cache.compiled = compile
 
     def __call__(self, token, live=None):
         """live: slots of the full-length caches to read (live_slots); None: all of them."""

@@ -127,6 +127,27 @@ def test_decode_attention_equals_sdpa(B, Hkv, G, S):
     assert low.dtype == torch.bfloat16 and (low.double() - ref).abs().max() < 0.006 * ref.abs().max()  # bf16 scores: 0.011-0.033
 
 
+def test_compiled_decode_step_alone_uses_decode_attention(monkeypatch):
+    """decode_attention needs torch.compile to fuse its float32 passes: the compiled step (KVCache.compiled, set by
+    DecodeStep) attends through it, an eager step through SDPA, with the same result."""
+    used = []
+    for name in ("decode_attention", "decode_attention_sdpa"):
+        real = getattr(generate_module, name)
+        monkeypatch.setattr(generate_module, name, lambda *a, real=real, name=name: used.append(name) or real(*a))
+    model = tiny_model("hybrid")
+    cache = KVCache(model, 2, 20, "cpu", torch.float32)
+    cache.prefill(model, torch.tensor(prompts_of([6, 6])), torch.tensor([[0], [1]]))
+    token, out = torch.tensor([[3], [4]]), {}
+    for compiled in (False, True):
+        assert DecodeStep(model, cache, 2, "cpu", cuda_graph=False, compile=compiled) and cache.compiled == compiled
+        used.clear()
+        with torch.no_grad():
+            out[compiled] = generate_module.decode_step(model, cache, token, torch.empty(2, VOCAB)).clone()  # eager either way
+        cache.pos -= 1  # the same position again
+        assert set(used) == {"decode_attention" if compiled else "decode_attention_sdpa"} and len(used) == 3  # one per layer
+    torch.testing.assert_close(out[True], out[False], rtol=0, atol=1e-5)
+
+
 def test_compiled_decode_equals_eager():
     """generate(compile=True), the fast path, against the eager decode step (SWA ring, sinks and a full layer)."""
     graphs = lambda: torch._dynamo.utils.counters["stats"]["unique_graphs"]  # noqa: E731

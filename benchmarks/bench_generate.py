@@ -15,7 +15,7 @@ log-normal (--median-tokens, --sigma) capped at --new-tokens, most short and a f
 (forced with generate's per-row budgets; no EOS can occur). Static generate() runs --slots rows
 at a time, each call until its longest row ends; generate_continuous keeps --slots rows busy,
 refilling each finished group with the next prompt (unit = G), or each finished row with the next
-row (unit = 1, its prompt's cache copied from the first of its rows to be placed). The same cache
+row (unit = 1, its prompt prefilled once and its cache copied into its later rows). The same cache
 rows, so the same memory. The bench prints the decode steps each engine's schedule needs for the
 drawn lengths, so that a ratio short of 2x says whether the workload or the engine falls short:
 

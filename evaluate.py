@@ -42,13 +42,12 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 import distributed
 from checkpoint import ArgumentParser, add_model_args, atomic_write, check_at_least_one, check_model_args, check_output, load_model
 from data import load_split
 from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
-from generate import completions, generate, kv_cache_bytes
+from generate import kv_cache_bytes, sample_completions
 from model import attention_label
 from reward import extract_answer, is_equiv, normalize, parse_gold
 from tokenizer import first_line
@@ -135,39 +134,6 @@ def load_benchmarks(paths, limit=None):
 
 # ----------------------------------------------------------------------------------------------
 # one benchmark with the model's current attention
-
-
-def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc, compile=False,
-                       top_p=1.0, top_k=0):
-    """prompts: token lists -> per prompt, group_size tuples (text, generated tokens without EOS, cut). Also rl.py's evaluation."""
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # equal lengths prefill together
-    per_batch = max(1, batch_size // group_size)
-    out = [None] * len(prompts)
-    starts = range(0, len(order), per_batch)
-    error = None
-    try:
-        # torchrun: batch b goes to rank b % world with its own seed + b, so the draws are those of one process
-        for b in tqdm(distributed.round_robin(len(starts)), desc=desc, leave=False, disable=distributed.silent_rank()):
-            idx = order[starts[b] : starts[b] + per_batch]
-            gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
-                           temperature=temperature, top_p=top_p, top_k=top_k, seed=seed + b, compile=compile)
-            texts = completions(tokenizer, gen)
-            n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
-            cut = gen.truncated.tolist()
-            for j, i in enumerate(idx):  # prompt j of the batch owns rows j*G .. j*G + G-1
-                out[i] = [(texts[r], n_tokens[r], cut[r]) for r in range(j * group_size, (j + 1) * group_size)]
-    except (ValueError, RuntimeError, MemoryError) as e:
-        if distributed.world_size() == 1:
-            raise
-        error = f"rank {distributed.rank()}: {first_line(e)}"  # told to every rank below, so that none waits for it
-    if distributed.world_size() > 1:  # every rank's problems, for one table
-        parts = distributed.gather_objects((out, error))
-        errors = [e for _, e in parts if e]
-        if errors:
-            raise RuntimeError(errors[0])
-        for part, _ in parts:
-            out = [mine if mine is not None else theirs for mine, theirs in zip(out, part)]
-    return out
 
 
 def summarize(outs, marker, marker_tokens, prompt_tokens, golds, window, synthetic):

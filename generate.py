@@ -19,8 +19,11 @@ How a batch runs:
 
 Continuous batching (generate_continuous): RL response lengths are long-tailed, and a static batch
 runs until its longest row ends while the finished rows idle. generate_continuous keeps a fixed
-number of cache rows ("slots") busy instead: when a group of G slots has finished, the next
-prompt is prefilled into it and decoding goes on, with the same static decode step.
+number of cache rows ("slots") busy instead: as slots finish, the next rows take them (each prompt
+prefilled once) and decoding goes on, with the same static decode step.
+
+sample_completions: prompts in batches of a given size to texts, shared out over torchrun ranks
+(evaluate.py's benchmarks, rl.py's held-out evaluation).
 """
 import functools
 import itertools
@@ -28,9 +31,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+import distributed
 from checkpoint import ArgumentParser, add_model_args, check_model_args, load_model, run_main
 from swa_attention import sliding_window_attention, visible
+from tokenizer import first_line
 
 
 # ----------------------------------------------------------------------------------------------
@@ -561,6 +567,42 @@ def completions(tokenizer, gen):
         if ids and ids[-1] in tokenizer.eos_ids:
             ids = ids[:-1]
         out.append(tokenizer.decode(ids))
+    return out
+
+
+def sample_completions(model, tokenizer, prompts, max_new_tokens, group_size, temperature, seed, batch_size, desc, compile=False,
+                       top_p=1.0, top_k=0):
+    """
+    prompts: token lists -> per prompt, group_size tuples (text, generated tokens without EOS, cut), in
+    batches of batch_size rows: evaluate.py's benchmarks and rl.py's held-out evaluation.
+    """
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # equal lengths prefill together
+    per_batch = max(1, batch_size // group_size)
+    out = [None] * len(prompts)
+    starts = range(0, len(order), per_batch)
+    error = None
+    try:
+        # torchrun: batch b goes to rank b % world with its own seed + b, so the draws are those of one process
+        for b in tqdm(distributed.round_robin(len(starts)), desc=desc, leave=False, disable=distributed.silent_rank()):
+            idx = order[starts[b] : starts[b] + per_batch]
+            gen = generate(model, [prompts[i] for i in idx], max_new_tokens, tokenizer.eos_ids, group_size=group_size,
+                           temperature=temperature, top_p=top_p, top_k=top_k, seed=seed + b, compile=compile)
+            texts = completions(tokenizer, gen)
+            n_tokens = (gen.mask.sum(1) - (~gen.truncated).long()).tolist()  # a row that stopped ends in its EOS
+            cut = gen.truncated.tolist()
+            for j, i in enumerate(idx):  # prompt j of the batch owns rows j*G .. j*G + G-1
+                out[i] = [(texts[r], n_tokens[r], cut[r]) for r in range(j * group_size, (j + 1) * group_size)]
+    except (ValueError, RuntimeError, MemoryError) as e:
+        if distributed.world_size() == 1:
+            raise
+        error = f"rank {distributed.rank()}: {first_line(e)}"  # told to every rank below, so that none waits for it
+    if distributed.world_size() > 1:  # every rank's problems, for one table
+        parts = distributed.gather_objects((out, error))
+        errors = [e for _, e in parts if e]
+        if errors:
+            raise RuntimeError(errors[0])
+        for part, _ in parts:
+            out = [mine if mine is not None else theirs for mine, theirs in zip(out, part)]
     return out
 
 

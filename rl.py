@@ -42,8 +42,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         export_hf, load_model, load_model_under, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
-from evaluate import sample_completions
-from generate import completions, generate, generate_continuous, kv_cache_bytes
+from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
 from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
@@ -199,7 +198,6 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     (the prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
     """
     lengths = gen.mask[rows].sum(1).tolist()
-    N = max(lengths)
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
     seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
     device = gen.tokens.device
@@ -213,8 +211,7 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
         needed[0 if packed else i, a : a + n] = True
     logp = token_logprobs(model, ids.to(device), temperature, doc_start=doc_start.to(device) if packed else None, needed=needed.to(device))
     logp = logp.expand(len(seqs), -1) if packed else logp  # (R, T - 1); packed: row i reads its own columns of the one row
-    start = torch.tensor(starts, device=logp.device)
-    index = (start[:, None] + torch.arange(N, device=logp.device)).clamp(max=logp.shape[1] - 1)  # (R, N)
+    index = (torch.tensor(starts, device=logp.device)[:, None] + torch.arange(max(lengths), device=logp.device)).clamp(max=logp.shape[1] - 1)
     return logp.gather(1, index), ids.numel()
 
 
@@ -323,8 +320,7 @@ def rollout(sampler, prompts, tokenizer, args, step):
     """1. G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p."""
     sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
     seed = seed_of(args.seed, step) if distributed.world_size() == 1 else seed_of(args.seed, step, distributed.rank())  # ranks draw apart
-    # single rows refilled, not whole groups: a group would hold its G slots until its longest sample ends (2.9x against
-    # 1.9x the static engine's throughput on a long-tailed workload, BENCHMARKS.md)
+    # single rows refilled: a whole group would hold its G slots until its longest sample ends (BENCHMARKS.md: 2.9x, not 1.9x)
     engine = functools.partial(generate_continuous, slots=args.rollout_slots, unit=1) if args.rollout_slots else generate
     return engine(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
                   args.top_k, seed=seed, compile=args.compile)
@@ -342,8 +338,7 @@ def group_advantages(rewards, gen, args):
     if args.std_norm:
         advantages = advantages / (r.std(1, keepdim=True) + 1e-4)
     zero_std = r.max(1).values == r.min(1).values  # (P,) every sample scored alike: no signal
-    keep = ~zero_std[:, None].expand(-1, args.group_size) if args.skip_zero_std else torch.ones(r.shape, dtype=torch.bool)
-    keep = keep.reshape(-1)  # (P * G,)
+    keep = (~zero_std[:, None].expand(-1, args.group_size) if args.skip_zero_std else torch.ones(r.shape, dtype=torch.bool)).reshape(-1)  # (P * G,)
     if args.mask_truncated:
         keep &= ~gen.truncated.cpu()
     return advantages.reshape(-1).to(gen.tokens.device), keep, zero_std
@@ -380,13 +375,12 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
             if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated) on any rank: no step at all
                 continue
             for micro in distributed.lockstep(micro_batches(minibatch, prompts, gen, args) if len(minibatch) else []):
-                if micro is None:  # this rank has no rows (left) in this minibatch: an empty turn, since the sharded
-                    with autocast:  # model's gathers and gradient reductions need every rank
-                        logp, _ = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device), args.temperature, args.micro_batch_tokens)
+                with autocast:  # micro None: this rank has no rows (left) in this minibatch, but the sharded model's gathers
+                    logp, numel = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device) if micro is None else micro,
+                                                      args.temperature, args.micro_batch_tokens)  # (R, N)
+                if micro is None:  # and gradient reductions need every rank: an empty turn
                     (logp.sum() * 0.0).backward()
                     continue
-                with autocast:
-                    logp, numel = completion_logprobs(model, prompts, gen, micro, args.temperature, args.micro_batch_tokens)  # (R, N)
                 N = logp.shape[1]
                 mask = gen.mask[micro, :N]
                 is_weight = None

@@ -366,7 +366,7 @@ def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
 
 
 def test_evaluate_scores_greedy_and_sampled_completions(toy_tokenizer):
-    """rl.evaluate (through evaluate.sample_completions, batches of a step's prompts): greedy accuracy equals
+    """rl.evaluate (through generate.sample_completions, batches of a step's prompts): greedy accuracy equals
     scoring generate()'s greedy completions directly, pass@1 counts every sample, and every eval draws the same."""
     from generate import completions
     prompts = [toy_tokenizer.encode(toy_tokenizer.render_prompt(t)) for t in ("#%&", "&", "'()*", "%%", "#")]

@@ -52,7 +52,8 @@ parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --m
 parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollout-slots: continuous batching in the rollout")
 parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BUCKET (the smallest step of live slots) for this run (0: its default)")
 parser.add_argument("--sdpa-decode", action="store_true",
-                    help="decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of decode_attention")
+                    help="with --compile: decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of "
+                         "decode_attention (eager decode uses SDPA either way)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"

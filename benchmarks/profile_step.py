@@ -8,7 +8,8 @@ the top kernels by time printed as Markdown tables.
 
 Decode, per batch size B, with `--context` tokens already in the cache of every row:
 - time per step, CUDA graph replay (the generate() path), after an untimed warm-up; beside it, the
-  same step with its attention through SDPA (generate.decode_attention_sdpa, the reference);
+  same step with its attention through SDPA (generate.decode_attention_sdpa, the reference; without
+  --compile both columns are SDPA: eager decode always uses it);
 - the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
   attends to (the whole static cache: generate() masks, it does not skip), so
   limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;

@@ -1,8 +1,8 @@
 """
 Models in and out of files, for every stage: loading a Hugging Face directory or a swarr .pt
 checkpoint with its tokenizer, swarr checkpoints with exact resumption (optimizer, data position,
-RNG streams), Hugging Face export, the JSON-lines metrics log, and the command-line options that
-pick a model and its attention (the same names and parsing in every script).
+RNG streams), Hugging Face export, the JSON-lines metrics log and a timer of a step's phases, and the
+command-line options that pick a model and its attention (the same names and parsing in every script).
 
     model, tokenizer = load_model("out/sft.pt", window="config")     # or a Hugging Face directory
     export_hf(model, "out/hf", tokenizer)                              # transformers loads it back
@@ -17,6 +17,7 @@ import math
 import os
 import random
 import tempfile
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -248,6 +249,32 @@ def log(file, record):
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file, "a") as f:
         f.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+class Timer:
+    """
+    timer(phase) charges the time since the previous call to `phase`; seconds() -> {phase: seconds}. On CUDA
+    each call records an event, all read at the end: waiting for the GPU at every phase would leave it idle
+    while the host prepares and launches the next one.
+    """
+
+    def __init__(self, device):
+        self.cuda, self.marks = str(device).startswith("cuda"), []
+        self(None)
+
+    def __call__(self, phase):
+        mark = torch.cuda.Event(enable_timing=True) if self.cuda else time.perf_counter()
+        if self.cuda:
+            mark.record()
+        self.marks.append((phase, mark))
+
+    def seconds(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+        out = {}
+        for (_, a), (phase, b) in zip(self.marks, self.marks[1:]):
+            out[phase] = out.get(phase, 0.0) + (a.elapsed_time(b) / 1e3 if self.cuda else b - a)
+        return out
 
 
 def diverged(what, value, step, out, saved_step):

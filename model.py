@@ -548,12 +548,21 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
         # only the needed positions, as one flat list: position b * T' + t predicts the token at b * T' + t + 1
         Tb = input_ids.shape[1]
         at = F.pad(needed, (0, Tb - needed.shape[1])).reshape(-1).nonzero()[:, 0]  # (n,); a row's last position is never needed
+        at = to_device(at, hidden.device)  # a host `needed` (rl.py): its nonzero() did not wait for the GPU, nor does this copy
         if not at.numel():  # nothing to read: zeros, still attached to the graph for callers that backward through them
             return hidden[:, : T - 1, 0].float() * 0
         hidden, targets = hidden.reshape(B * Tb, -1)[at][None], input_ids.reshape(-1)[at + 1][None]  # (1, n, H), (1, n)
         out = torch.cat([head(hidden[:, s : s + chunk], targets[:, s : s + chunk]) for s in range(0, at.shape[0], chunk)], dim=1)
         logp = torch.zeros(B * Tb, device=out.device, dtype=out.dtype).index_put((at,), out[0])
         return logp.view(B, Tb)[:, : T - 1]  # (B, T - 1), 0 where not needed
+
+
+def to_device(t, device):
+    """A host tensor to `device`, without waiting for the GPU: a copy from pageable host memory to a GPU first
+    waits for every kernel queued before it; from pinned memory it is queued behind them."""
+    if t.device.type != "cpu" or torch.device(device).type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 def head_logprobs(lm_head, hidden, targets, temperature):

@@ -28,22 +28,22 @@ Writes out/rl.pt atomically every --save-every steps and at the end; --resume co
 JSON-lines log beside it.
 """
 import argparse
+import dataclasses
 import functools
 import math
 import random
-import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 import distributed
-from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_least_one, check_model_args, check_run_outputs,
+from checkpoint import (ArgumentParser, Timer, add_model_args, add_run_args, check_at_least_one, check_model_args, check_run_outputs,
                         export_hf, load_model, load_model_under, log, resume, run_main, save_run, start_run, still_good)
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
-from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, token_logprobs
+from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, to_device, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -180,12 +180,12 @@ def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens,
     per_token = -torch.minimum(ratio * adv, clipped)
     if is_weight is not None:
         per_token = per_token * is_weight
-    stats = {"clipped": ((ratio * adv > clipped) & mask).sum().item(), "ratio_dev": ((ratio - 1).abs() * mask).sum().item()}
+    stats = {"clipped": ((ratio * adv > clipped) & mask).sum(), "ratio_dev": ((ratio.detach() - 1).abs() * mask).sum()}
     if kl_beta > 0:
         d = torch.where(mask, ref_logp - logp, 0.0)
         k3 = d.exp() - d - 1
         per_token = per_token + kl_beta * k3
-        stats["kl"] = (k3 * mask).sum().item()
+        stats["kl"] = (k3.detach() * mask).sum()
     return torch.where(mask, per_token, 0.0).sum() / n_tokens, stats
 
 
@@ -200,7 +200,7 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     lengths = gen.mask[rows].sum(1).tolist()
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
     seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
-    device = gen.tokens.device
+    device = model.embed_tokens.weight.device  # gen may be a host copy (update)
     if packed:
         ids, doc_start, offsets = pack(seqs, packed)
     else:  # each row padded with 0, any real token: what follows a row is never seen by it
@@ -209,28 +209,14 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
     for i, (a, n) in enumerate(zip(starts, lengths)):
         needed[0 if packed else i, a : a + n] = True
-    logp = token_logprobs(model, ids.to(device), temperature, doc_start=doc_start.to(device) if packed else None, needed=needed.to(device))
+    logp = token_logprobs(model, to_device(ids, device), temperature, doc_start=to_device(doc_start, device) if packed else None, needed=needed)
     logp = logp.expand(len(seqs), -1) if packed else logp  # (R, T - 1); packed: row i reads its own columns of the one row
-    index = (torch.tensor(starts, device=logp.device)[:, None] + torch.arange(max(lengths), device=logp.device)).clamp(max=logp.shape[1] - 1)
+    index = to_device((torch.tensor(starts)[:, None] + torch.arange(max(lengths))).clamp(max=logp.shape[1] - 1), device)  # (R, N)
     return logp.gather(1, index), ids.numel()
 
 
 # ----------------------------------------------------------------------------------------------
 # one GRPO step
-
-
-class Timer:
-    """Seconds since the last call, waiting for the GPU so each phase is charged its own time."""
-
-    def __init__(self, device):
-        self.cuda = str(device).startswith("cuda")
-        self.t = time.perf_counter()
-
-    def __call__(self):
-        if self.cuda:
-            torch.cuda.synchronize()
-        t, self.t = self.t, time.perf_counter()
-        return self.t - t
 
 
 def micro_batches(rows, prompts, gen, args):
@@ -251,7 +237,7 @@ def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
     micros = [m for m in micro_batches(rows, prompts, gen, args) if len(m)]
     with torch.no_grad(), autocast:
         for micro in distributed.lockstep(micros) if distributed.sharded(policy) else micros:
-            lp, _ = completion_logprobs(policy, prompts, gen, FILLER.to(rows.device) if micro is None else micro, args.temperature,
+            lp, _ = completion_logprobs(policy, prompts, gen, FILLER if micro is None else micro, args.temperature,
                                         args.micro_batch_tokens)  # (R, N')
             if micro is not None:  # None: an empty turn of a rank with fewer rows, for the sharded policy's collectives
                 out[micro, : lp.shape[1]] = lp
@@ -305,12 +291,14 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     timer = Timer(args.device)
     gen = rollout(sampler, prompts, tokenizer, args, step)
     model.train()
-    gen_s = timer()
+    timer("gen_s")
     texts = completions(tokenizer, gen)
     rewards = torch.tensor([reward_fn(text, golds[i // args.group_size]) for i, text in enumerate(texts)], dtype=torch.float32)
-    reward_s = timer()
+    timer("reward_s")
     advantages, keep, zero_std = group_advantages(rewards, gen, args)
     done = update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler, ref_model, timer)
+    done.update(timer.seconds())  # fwd_s, update_s (0 if no update ran), gen_s, reward_s
+    gen_s, reward_s = done.pop("gen_s"), done.pop("reward_s")
     if distributed.world_size() > 1:  # the metrics of the whole step: every rank's rows, in rank order
         gen, texts, rewards, keep, zero_std, done, gen_s, reward_s = distributed.gather_step(gen, texts, rewards, keep, zero_std, done, gen_s, reward_s)
     return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
@@ -351,7 +339,9 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
     is exp(logp - logp.detach()) = 1 by construction. -> the sums step_metrics reports.
     """
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=str(args.device).startswith("cuda"))
-    kept = keep.nonzero()[:, 0].to(gen.tokens.device)
+    # lengths and tokens copied to the host once: the loop never waits for the GPU, so the host prepares the next micro-batch meanwhile
+    host = dataclasses.replace(gen, tokens=gen.tokens.cpu(), mask=gen.mask.cpu(), prompt_rows=gen.prompt_rows.cpu())
+    kept, device = keep.nonzero()[:, 0], gen.tokens.device
     # -- off-policy parts: reused samples need the policy's log-probs from before any update (a bf16
     #    sampler's own are off by rounding, logp_diff); a KL penalty needs the initial policy's
     reuse = args.ppo_epochs > 1 or args.minibatches > 1
@@ -359,56 +349,54 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
     tis = sampler is not model and args.tis_cap > 0 and sampler.embed_tokens.weight.dtype != torch.float32
     old_logp = ref_logp = None
     if reuse:
-        old_logp = gen.logprobs if sampler is model else frozen_logprobs(model, prompts, gen, kept, args, autocast)
+        old_logp = gen.logprobs if sampler is model else frozen_logprobs(model, prompts, host, kept, args, autocast)
     if args.kl_beta > 0 and len(kept):  # once per step
-        ref_logp = frozen_logprobs(ref_model, prompts, gen, kept, args, autocast)
+        ref_logp = frozen_logprobs(ref_model, prompts, host, kept, args, autocast)
     shuffle = torch.Generator().manual_seed(seed_of(args.seed, step, "minibatches"))
-    # -- the update
-    done = dict(loss=0.0, clipped=0, kl=0.0, tis_weight=0.0, tis_capped=0, train_tokens=0, grad_norms=[], ratio_dev=[],
-                diff_by_pos={f"{lo}-{hi}": [0.0, 0] for lo, hi in DIFF_BINS},
-                fwd_s=0.0, update_s=0.0)  # each phase is charged the time since the previous one
+    # -- the update; sums stay on the GPU (a copy to the host would wait for it) until each optimizer step
+    done = dict(loss=0.0, clipped=0, kl=0.0, tis_weight=0.0, tis_capped=0, train_tokens=0, grad_norms=[], ratio_dev=[], fwd_s=0.0, update_s=0.0)
+    diff = torch.zeros(len(DIFF_BINS), 2, device=device)  # sum |logp_sampler - logp_trainer| and tokens, by position
     for epoch in range(args.ppo_epochs):
         dev, dev_tokens = 0.0, 0
-        order = kept[torch.randperm(len(kept), generator=shuffle).to(kept.device)] if reuse else kept
+        order = kept[torch.randperm(len(kept), generator=shuffle)] if reuse else kept
         for minibatch in order.tensor_split(args.minibatches):
-            mb_tokens = distributed.all_sum(int(gen.mask[minibatch].sum()))  # each optimizer step's loss is a mean over its tokens (all ranks')
+            mb_tokens = distributed.all_sum(int(host.mask[minibatch].sum()))  # each optimizer step's loss is a mean over its tokens (all ranks')
             if mb_tokens == 0:  # nothing kept (every group skipped, or all truncated) on any rank: no step at all
                 continue
-            for micro in distributed.lockstep(micro_batches(minibatch, prompts, gen, args) if len(minibatch) else []):
+            mb_loss = 0.0
+            for micro in distributed.lockstep(micro_batches(minibatch, prompts, host, args) if len(minibatch) else []):
                 with autocast:  # micro None: this rank has no rows (left) in this minibatch, but the sharded model's gathers
-                    logp, numel = completion_logprobs(model, prompts, gen, FILLER.to(gen.tokens.device) if micro is None else micro,
-                                                      args.temperature, args.micro_batch_tokens)  # (R, N)
+                    logp, numel = completion_logprobs(model, prompts, host, FILLER if micro is None else micro, args.temperature,
+                                                      args.micro_batch_tokens)  # (R, N)
                 if micro is None:  # and gradient reductions need every rank: an empty turn
                     (logp.sum() * 0.0).backward()
                     continue
-                N = logp.shape[1]
+                N, tokens = logp.shape[1], int(host.mask[micro].sum())
+                micro = to_device(micro, device)
                 mask = gen.mask[micro, :N]
                 is_weight = None
                 if tis:  # -- off-policy part: the sampler is a bf16 copy
                     trainer_logp = logp.detach() if old_logp is None else old_logp[micro, :N]
                     weight = torch.where(mask, trainer_logp - gen.logprobs[micro, :N], 0.0).exp()  # p_trainer / p_sampler
                     is_weight = weight.clamp(max=args.tis_cap)
-                    w, capped = torch.stack([(is_weight * mask).sum(), ((weight > args.tis_cap) & mask).sum()]).tolist()
-                    done["tis_weight"], done["tis_capped"] = done["tis_weight"] + w, done["tis_capped"] + int(capped)
+                    done["tis_weight"] = done["tis_weight"] + (is_weight * mask).sum()
+                    done["tis_capped"] = done["tis_capped"] + ((weight > args.tis_cap) & mask).sum()
                 loss, stats = policy_loss(logp, None if old_logp is None else old_logp[micro, :N], advantages[micro], mask,
                                           args.clip_low, args.clip_high, mb_tokens,
                                           None if ref_logp is None else ref_logp[micro, :N], args.kl_beta, is_weight)
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step + 1}: stopped before the optimizer step")
-                done["fwd_s"] += timer()
+                timer("fwd_s")
                 loss.backward()
-                done["update_s"] += timer()
-                if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's,
-                    diff = (logp.detach() - gen.logprobs[micro, :N]).abs() * mask  # by position in the response
-                    bins = torch.stack([torch.stack([diff[:, lo:hi].sum(), mask[:, lo:hi].sum()]) for lo, hi in DIFF_BINS]).tolist()
-                    for (lo, hi), (d, n) in zip(DIFF_BINS, bins):  # one copy to the host, not one per bin
-                        done["diff_by_pos"][f"{lo}-{hi}"][0] += d
-                        done["diff_by_pos"][f"{lo}-{hi}"][1] += int(n)
-                done["loss"] += loss.item() * mb_tokens
-                done["clipped"] += stats["clipped"]
-                done["kl"] += stats.get("kl", 0.0)
+                timer("update_s")
+                if not done["grad_norms"]:  # before the first update: how far the sampler's log-probs are from the trainer's
+                    gap = (logp.detach() - gen.logprobs[micro, :N]).abs() * mask
+                    diff += torch.stack([torch.stack([gap[:, lo:hi].sum(), mask[:, lo:hi].sum()]) for lo, hi in DIFF_BINS])
+                mb_loss, dev, dev_tokens = mb_loss + loss.detach(), dev + stats["ratio_dev"], dev_tokens + tokens
+                done["clipped"], done["kl"] = done["clipped"] + stats["clipped"], done["kl"] + stats.get("kl", 0.0)
                 done["train_tokens"] += numel  # prompt + completion positions of the forward, padding included
-                dev, dev_tokens = dev + stats["ratio_dev"], dev_tokens + int(mask.sum())
+            mb_loss = float(mb_loss)  # the first wait for the GPU in this optimizer step
+            if not math.isfinite(mb_loss):
+                raise FloatingPointError(f"loss is {mb_loss} at step {step + 1}: stopped before the optimizer step")
+            done["loss"] += mb_loss * mb_tokens
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip).item()
             if not math.isfinite(grad_norm):
                 raise FloatingPointError(f"gradient norm is {grad_norm} at step {step + 1}: stopped before the optimizer step")
@@ -419,9 +407,11 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
                     for s, p in zip(sampler.parameters(), model.parameters()):
                         s.copy_(distributed.full_tensor(p))  # sharded: gathered by every rank
             done["grad_norms"].append(grad_norm)
-            done["update_s"] += timer()
-        dev, dev_tokens = distributed.all_sum(dev, dev_tokens)
+            timer("update_s")
+        dev, dev_tokens = distributed.all_sum(float(dev), dev_tokens)
         done["ratio_dev"].append(dev / max(1, dev_tokens))
+    done.update({k: float(done[k]) for k in ("clipped", "kl", "tis_weight", "tis_capped")})
+    done["diff_by_pos"] = {f"{lo}-{hi}": [d, int(n)] for (lo, hi), (d, n) in zip(DIFF_BINS, diff.tolist())}
     return done
 
 

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+import checkpoint
 from checkpoint import ArgumentParser, add_model_args, atomic_write, check_model_args, export_hf, load_model, save_checkpoint
 from test_generate import prompts_of, tiny_model, write_tokenizer
 
@@ -75,3 +76,12 @@ def test_a_window_larger_than_the_context_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"window 600 is larger than the context of .* \(512 positions\)"):
         load_model(tmp_path / "m", window=600)
     assert load_model(tmp_path / "m", window=512)[0].config.layer_windows == [512] * 3
+
+
+def test_timer_charges_each_phase_the_time_since_the_previous_mark(monkeypatch):
+    clock = iter([10.0, 10.5, 11.0, 13.0, 13.25, 20.0])  # start, gen, fwd, update, fwd, update
+    monkeypatch.setattr(checkpoint.time, "perf_counter", lambda: next(clock))
+    timer = checkpoint.Timer("cpu")
+    for phase in ("gen_s", "fwd_s", "update_s", "fwd_s", "update_s"):
+        timer(phase)
+    assert timer.seconds() == {"gen_s": 0.5, "fwd_s": 0.5 + 0.25, "update_s": 2.0 + 6.75}

@@ -193,6 +193,23 @@ def test_stops_on_any_eos():
     assert stopped.tokens[0, : first + 1].tolist() == free.tokens[0, : first + 1].tolist()
 
 
+def test_sparse_stop_checks_change_nothing(monkeypatch):
+    """Checking for the end every 16 steps (CUDA's default) runs past the last row's end, never changes a row:
+    the same tokens, log-probs, masks and truncation as checking every step, with rows ending at many steps."""
+    model = tiny_model("swa-sinks")
+    prompts = prompts_of([3, 7, 5])
+    eos = list(range(VOCAB - 6, VOCAB))  # a tenth of the vocabulary ends a row: most end early, at different steps
+    every = generate(model, prompts, 60, eos, group_size=4, temperature=1.0, seed=5, stop_check_every=1)
+    steps = []
+    real_step = DecodeStep.__call__
+    monkeypatch.setattr(DecodeStep, "__call__", lambda self, *a: steps.append(1) or real_step(self, *a))
+    sparse = generate(model, prompts, 60, eos, group_size=4, temperature=1.0, seed=5, stop_check_every=16)
+    last = int(every.mask.sum(1).max()) - 1  # the step that drew the last row's last token
+    assert every.mask.sum(1).min() < last < 44 and len(steps) == 16 * -(-last // 16)  # ran on to the next check, at a multiple of 16
+    for field in ("tokens", "logprobs", "mask", "truncated"):
+        assert torch.equal(getattr(every, field), getattr(sparse, field)), field
+
+
 def test_top_k_and_top_p():
     logits = torch.tensor([[2.0, 1.0, 0.5, -1.0]] * 4000)
     g = torch.Generator().manual_seed(0)

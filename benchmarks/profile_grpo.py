@@ -1,0 +1,150 @@
+"""
+Where a whole GRPO step's wall time goes: bench_rl.py's workload (a Qwen2.5-1.5B shape, 32 prompts x 8
+samples of 128 random tokens, 512 new tokens forced, every row trained on), one untimed warm-up step,
+then one step timed phase by phase (generation, then the training forward + backward + AdamW), then
+one more under the profiler. For each phase: its wall time unprofiled, the time the GPU was busy in the
+profiled run (the union of its kernels' intervals, CUDA-graph kernels included), the share of the
+unprofiled time the GPU was not busy (waiting on the host), and the top kernels. The profiler slows
+the host, so the profiled wall time (also printed) overstates the waiting.
+
+    python benchmarks/profile_grpo.py --compile --out out/profile_grpo.md
+    python benchmarks/profile_grpo.py --tiny                    # CPU: checks the script runs (no GPU timeline)
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rl  # noqa: E402
+from checkpoint import Timer  # noqa: E402
+from model import CONFIGS, Config, Model, compile_for_training, config_from_hf  # noqa: E402
+
+p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+p.add_argument("--prompts", type=int, default=32)
+p.add_argument("--group-size", type=int, default=8)
+p.add_argument("--prompt-len", type=int, default=128)
+p.add_argument("--new-tokens", type=int, default=512)
+p.add_argument("--micro-batch", type=int, default=16)
+p.add_argument("--window", default="none", help="an int, or none for full attention")
+p.add_argument("--compile", action="store_true")
+p.add_argument("--top", type=int, default=10)
+p.add_argument("--tiny", action="store_true")
+p.add_argument("--out", default=None, help="also write the tables to this Markdown file")
+args = p.parse_args()
+cuda = torch.cuda.is_available() and not args.tiny
+device = "cuda" if cuda else "cpu"
+if args.tiny:
+    config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
+    args.prompts, args.group_size, args.prompt_len, args.new_tokens, args.micro_batch = 4, 4, 16, 32, 8
+else:
+    config = config_from_hf(CONFIGS["qwen2.5-1.5b"])
+lines = []
+
+
+def say(text=""):
+    print(text, flush=True)
+    lines.append(text)
+
+
+torch.manual_seed(0)
+model = Model(config).to(device)  # fp32 master weights, as bench_rl.py
+with torch.no_grad():
+    for name, w in model.named_parameters():
+        if w.dim() == 2:
+            w.normal_(0, 0.02)
+model.set_window(None if args.window == "none" else int(args.window))
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=cuda)
+sampler = rl.make_sampler(model, device)
+if args.compile and sampler is not model:
+    compile_for_training(model)
+scratch = tempfile.mkdtemp()
+grpo = rl.get_args(["--prompts-per-step", str(args.prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(args.new_tokens),
+                    "--micro-batch", str(args.micro_batch), "--device", device, "--out", os.path.join(scratch, "rl.pt")]
+                   + ["--compile"] * args.compile)
+
+
+class NoTokenizer:
+    eos_ids = [-1]  # no token ends a sample
+
+    def decode(self, ids):
+        return ""
+
+
+def phases(step):
+    """rl.grpo_step's phases, called one by one so each can be profiled alone: (name, thunk) pairs."""
+    prompts = [torch.randint(0, config.vocab_size, (args.prompt_len,)).tolist() for _ in range(args.prompts)]
+    state = {}
+
+    def generation():
+        state["gen"] = rl.rollout(sampler, prompts, NoTokenizer(), grpo, step)
+
+    def training():
+        gen = state["gen"]
+        model.train()
+        rewards = torch.tensor([random.random() for _ in range(len(gen.tokens))])
+        advantages, keep, _ = rl.group_advantages(rewards, gen, grpo)
+        rl.update(model, optimizer, prompts, gen, advantages, keep, grpo, step, sampler, None, Timer(device))
+
+    return [("generation", generation), ("training (forward, backward, AdamW, sampler refresh)", training)]
+
+
+def busy_ms(trace_file):
+    """The union of the GPU kernels', copies' and memsets' intervals in a Chrome trace, in ms, and the kernel count."""
+    with open(trace_file) as f:
+        events = json.load(f)["traceEvents"]
+    spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e)
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total / 1e3, sum(1 for e in events if e.get("cat") == "kernel")
+
+
+for _, run in phases(0):  # warm-up: compilation, CUDA graphs, AdamW's state
+    run()
+say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {'tiny' if args.tiny else 'qwen2.5-1.5b'}, "
+    f"window {args.window}, {'compiled' if args.compile else 'eager'}: {args.prompts} prompts x {args.group_size} samples, "
+    f"prompt {args.prompt_len}, {args.new_tokens} new tokens, micro-batch {args.micro_batch}")
+unprofiled = {}
+for name, run in phases(1):
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    run()
+    if cuda:
+        torch.cuda.synchronize()
+    unprofiled[name] = (time.perf_counter() - t0) * 1e3
+say("\n| phase | wall ms | GPU busy ms (profiled) | GPU idle | wall ms profiled | kernels |\n|---|---|---|---|---|---|")
+tops = []
+for name, run in phases(2):
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        wall = (time.perf_counter() - t0) * 1e3
+    trace = os.path.join(scratch, "trace.json")
+    prof.export_chrome_trace(trace)
+    busy, kernels = busy_ms(trace) if cuda else (float("nan"), 0)
+    say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {max(0.0, 1 - busy / unprofiled[name]):.0%} | {wall:.0f} | {kernels} |")
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key))
+for name, wall, events, key in tops:
+    say(f"\n{name}: top kernels (profiled wall time {wall:.0f} ms)\n\n| kernel / op | calls | ms | share of the phase |\n|---|---|---|---|")
+    for e in events:
+        ms = getattr(e, key) / 1e3
+        say(f"| `{e.key[:90]}` | {e.count} | {ms:.1f} | {ms / wall:.0%} |")
+if args.out:
+    with open(args.out, "w") as f:
+        f.write(f"`python {' '.join(sys.argv)}`\n\n" + "\n".join(lines) + "\n")

@@ -359,7 +359,8 @@ def test_packed_rows_equal_each_sequence_alone(impl):
 @pytest.mark.parametrize("layout", ["padded", "packed", "bucketed"])
 def test_head_at_needed_positions_only(layout):
     """token_logprobs(needed=...) runs the head at the needed columns alone: their log-probs and every gradient equal
-    those of the whole head (float64), the other columns are 0; chunks of 7 positions cut across rows."""
+    those of the whole head (float64), the other columns are 0; chunks of 7 positions cut across rows. Either way the
+    same with the head's logits kept for the backward instead of recomputed (checkpoint_head, off when compiled)."""
     model = packed_model(torch.float64)
     g = torch.Generator().manual_seed(2)
     seqs = [torch.randint(0, 97, (n,), generator=g).tolist() for n in (9, 30, 4, 17)]
@@ -373,18 +374,19 @@ def test_head_at_needed_positions_only(layout):
     needed = torch.rand(ids.shape[0], ids.shape[1] - 1, generator=g) < 0.4
     weights = torch.randn(needed.shape, generator=g, dtype=torch.float64)  # a loss that tells columns apart
     losses, grads = [], []
-    for kwargs in ({}, {"needed": needed}):
+    for model.checkpoint_head, kwargs in ((True, {}), (True, {"needed": needed}), (False, {}), (False, {"needed": needed})):
         model.zero_grad()
         logp = token_logprobs(model, ids, temperature=0.8, chunk=7, **kw, **kwargs)
         assert logp.shape == needed.shape
         (logp * weights * needed).sum().backward()
         losses.append(logp)
         grads.append([p.grad.clone() for p in model.parameters()])
-    whole, only = losses
-    torch.testing.assert_close(only[needed], whole[needed], rtol=0, atol=1e-12)
-    assert (only[~needed] == 0).all()
-    for (name, _), a, b in zip(model.named_parameters(), *grads):
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-12, msg=name)
+    whole = losses[0]
+    for only, only_grads in zip(losses[1:], grads[1:]):
+        torch.testing.assert_close(only[needed], whole[needed], rtol=0, atol=1e-12)
+        for (name, _), a, b in zip(model.named_parameters(), grads[0], only_grads):
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-12, msg=name)
+    assert (losses[1][~needed] == 0).all() and (losses[3][~needed] == 0).all()
     model.zero_grad()
     none = token_logprobs(model, ids, needed=torch.zeros_like(needed), **kw)  # nothing needed: zeros a caller can still backward
     none.sum().backward()

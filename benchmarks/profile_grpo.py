@@ -113,31 +113,31 @@ for _, run in phases(0):  # warm-up: compilation, CUDA graphs, AdamW's state
 say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {'tiny' if args.tiny else 'qwen2.5-1.5b'}, "
     f"window {args.window}, {'compiled' if args.compile else 'eager'}: {args.prompts} prompts x {args.group_size} samples, "
     f"prompt {args.prompt_len}, {args.new_tokens} new tokens, micro-batch {args.micro_batch}")
-unprofiled = {}
-for name, run in phases(1):
+
+
+def timed_ms(run):
+    """Wall time of run(), from an idle GPU to all its work done."""
     if cuda:
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     run()
     if cuda:
         torch.cuda.synchronize()
-    unprofiled[name] = (time.perf_counter() - t0) * 1e3
+    return (time.perf_counter() - t0) * 1e3
+
+
+unprofiled = {name: timed_ms(run) for name, run in phases(1)}
 say("\n| phase | wall ms | GPU busy ms (profiled) | GPU idle | wall ms profiled | kernels |\n|---|---|---|---|---|---|")
 tops = []
 for name, run in phases(2):
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
-        if cuda:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        run()
-        if cuda:
-            torch.cuda.synchronize()
-        wall = (time.perf_counter() - t0) * 1e3
+        wall = timed_ms(run)
     trace = os.path.join(scratch, "trace.json")
     prof.export_chrome_trace(trace)
     busy, kernels = busy_ms(trace) if cuda else (float("nan"), 0)
-    say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {max(0.0, 1 - busy / unprofiled[name]):.0%} | {wall:.0f} | {kernels} |")
+    idle = f"{max(0.0, 1 - busy / unprofiled[name]):.0%}" if cuda else "-"  # no GPU timeline on the CPU
+    say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {idle} | {wall:.0f} | {kernels} |")
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
     tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key))
 for name, wall, events, key in tops:

@@ -198,7 +198,7 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
     (the prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
     """
     lengths = gen.mask[rows].sum(1).tolist()
-    tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # one copy to the host
+    tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # read on the host (update passes a host copy)
     seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
     device = model.embed_tokens.weight.device  # gen may be a host copy (update)
     if packed:

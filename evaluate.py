@@ -48,7 +48,7 @@ from checkpoint import ArgumentParser, add_model_args, atomic_write, check_at_le
 from data import load_split
 from data.synthetic import DEFAULT_TASK, MARKERS, detect_style, is_synthetic
 from generate import kv_cache_bytes, sample_completions
-from model import attention_label
+from model import attention_label, fuse_projections
 from reward import extract_answer, is_equiv, normalize, parse_gold
 from tokenizer import first_line
 
@@ -375,6 +375,8 @@ def main(argv=None):
                 errors.append(message)
                 save()
                 continue
+            if args.device.startswith("cuda"):  # generation only: one product for q, k, v and one for gate, up
+                fuse_projections(model)
             attention = attention_label(model.config) + (" (config)" if window == "config" else "")
             for style in args.force_style:
                 for name, records, _ in benchmarks:

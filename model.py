@@ -168,13 +168,18 @@ class Attention(nn.Module):
         if config.qk_norm:
             self.q_norm = RMSNorm(D, config.rms_norm_eps)
             self.k_norm = RMSNorm(D, config.rms_norm_eps)
+        self.fused = None  # (weight, bias) of q, k and v side by side: fuse_projections, for generation copies
 
     def project(self, x, cos, sin):
         """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D), rotary embedding applied."""
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.head_dim)  # (B, T, Hq, D)
-        k = self.k_proj(x).view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, Hkv, D)
-        v = self.v_proj(x).view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        if self.fused is None:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        else:
+            q, k, v = F.linear(x, *self.fused).split([self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2, dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim)  # (B, T, Hq, D)
+        k = k.view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, Hkv, D)
+        v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
         if hasattr(self, "q_norm"):
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q.transpose(1, 2), cos, sin)  # (B, Hq, T, D)
@@ -198,9 +203,11 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(H, I, bias=bias)
         self.up_proj = nn.Linear(H, I, bias=bias)
         self.down_proj = nn.Linear(I, H, bias=bias)
+        self.fused = None  # (weight, bias) of gate and up side by side: fuse_projections
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+        gate, up = (self.gate_proj(x), self.up_proj(x)) if self.fused is None else F.linear(x, *self.fused).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)  # SwiGLU
 
 
 class Block(nn.Module):
@@ -604,6 +611,37 @@ def inference_copy(model, dtype):
     copied = copy.deepcopy(model).to(dtype).eval().requires_grad_(False)
     copied.inv_freq = model.inv_freq.clone()
     return copied
+
+
+def fuse_projections(model):
+    """
+    For a model that only generates (on CUDA: rl.py's bf16 sampler, evaluate.py's models): each layer's q, k and v
+    products become one, and gate and up another, their weights concatenated once here. A decode step
+    multiplies a few rows by each weight, so a product costs a launch and a pass over its weights more than
+    its FLOPs: in bench_rl's rollout on an H200 the k and v products (0.8 MB of weights each) took 5 µs a
+    call, the q product (4.7 MB) 6.5 (BENCHMARKS.md). The separate weights become views of the fused ones:
+    the names, state_dict and in-place copies into them (rl.py's sampler refresh) are unchanged. Call it
+    after the last .to(): moving the model would part the views. Not for training (the views are frozen).
+    """
+    for layer in model.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        attn.fused = fuse_linears(attn.q_proj, attn.k_proj, attn.v_proj)
+        mlp.fused = fuse_linears(mlp.gate_proj, mlp.up_proj)
+    return model
+
+
+def fuse_linears(*linears):
+    """-> (weight, bias or None) of one product doing all of `linears` side by side; their parameters become views of it."""
+    weight = torch.cat([lin.weight.detach() for lin in linears])  # (sum of outputs, in)
+    bias = torch.cat([lin.bias.detach() for lin in linears]) if linears[0].bias is not None else None
+    start = 0
+    for lin in linears:
+        rows = slice(start, start + lin.out_features)
+        lin.weight = nn.Parameter(weight[rows], requires_grad=False)
+        if bias is not None:
+            lin.bias = nn.Parameter(bias[rows], requires_grad=False)
+        start = rows.stop
+    return weight, bias
 
 
 def make_optimizer(model, lr, weight_decay, device, betas=(0.9, 0.95)):

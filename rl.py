@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, Timer, add_model_args, add_run_args, che
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
-from model import compile_for_training, first_fit, inference_copy, make_optimizer, pack, to_device, token_logprobs
+from model import compile_for_training, first_fit, fuse_projections, inference_copy, make_optimizer, pack, to_device, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -275,9 +275,10 @@ def make_sampler(model, device):
     samples take their old log-probs from the trainer. On CPU the policy itself: stored and
     recomputed log-probs agree to float32 rounding.
     """
+    cuda = str(device).startswith("cuda")  # there with fused projections (model.fuse_projections: fewer, larger decode products)
     if distributed.sharded(model):  # several ranks: full weights gathered from the shards, refreshed the same way
-        return distributed.full_copy(model, torch.bfloat16 if str(device).startswith("cuda") else torch.float32, device)
-    return inference_copy(model, torch.bfloat16) if str(device).startswith("cuda") else model
+        return fuse_projections(distributed.full_copy(model, torch.bfloat16, device)) if cuda else distributed.full_copy(model, torch.float32, device)
+    return fuse_projections(inference_copy(model, torch.bfloat16)) if cuda else model
 
 
 def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step, sampler=None, ref_model=None, synthetic=False):

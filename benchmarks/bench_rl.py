@@ -54,6 +54,7 @@ parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BU
 parser.add_argument("--sdpa-decode", action="store_true",
                     help="with --compile: decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of "
                          "decode_attention (eager decode uses SDPA either way)")
+parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -80,6 +81,8 @@ with torch.no_grad():
 model.checkpointing = not args.no_checkpointing
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=device == "cuda")
 sampler = rl.make_sampler(model, device)  # the bf16 copy generation runs on (the model itself on CPU)
+if args.unfused and sampler is not model:  # the reference: separate q, k, v and gate, up products
+    sampler = rl.inference_copy(model, torch.bfloat16)
 if args.compile and sampler is not model:  # as rl.main does: after the copy, which runs uncompiled apart from the decode step
     compile_for_training(model)
 gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU"
@@ -183,4 +186,5 @@ if args.out:
                 f"{'' if args.no_checkpointing else ', activation checkpointing'}{', --compile' if args.compile else ''}"
                 f"{f', long-tailed lengths (median {args.median_tokens}, sigma {args.sigma})' if args.long_tail else ''}"
                 f"{f', --rollout-slots {args.rollout_slots}' if args.rollout_slots else ''}"
-                f"{', SDPA decode attention' if args.sdpa_decode else ''}{' (--tiny)' if args.tiny else ''}\n\n{text}\n")
+                f"{', SDPA decode attention' if args.sdpa_decode else ''}{', unfused sampler' if args.unfused else ''}"
+                f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

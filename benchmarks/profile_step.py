@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import generate  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
-from model import CONFIGS, Config, Model, compile_for_training, config_from_hf, token_logprobs  # noqa: E402
+from model import CONFIGS, Config, Model, compile_for_training, config_from_hf, fuse_projections, token_logprobs  # noqa: E402
 
 p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 p.add_argument("--config", default="qwen2.5-1.5b", choices=sorted(CONFIGS))
@@ -42,6 +42,7 @@ p.add_argument("--train-tokens", type=int, default=4096)
 p.add_argument("--profile-steps", type=int, default=3)
 p.add_argument("--top", type=int, default=12, help="kernels per table")
 p.add_argument("--compile", action="store_true", help="the compiled decode step and training blocks (GPU)")
+p.add_argument("--unfused", action="store_true", help="decode with separate q, k, v and gate, up products (model.fuse_projections off)")
 p.add_argument("--peak-tbps", type=float, default=4.8, help="memory bandwidth, TB/s (H200: 4.8)")
 p.add_argument("--tiny", action="store_true", help="a 2-layer model on the CPU: checks the script, measures nothing")
 p.add_argument("--out", default=None, help="also write the tables to this Markdown file")
@@ -95,9 +96,12 @@ def profiled(fn):
 
 model = Model(config).to(device, torch.bfloat16 if cuda else torch.float32).eval()
 model.set_window(window)
+if not args.unfused:  # as rl.py's sampler and evaluate.py decode on CUDA
+    fuse_projections(model)
 weight_bytes = sum(t.numel() * t.element_size() for t in model.parameters())
 say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {args.config if not args.tiny else 'tiny'}, "
-    f"window {window}, {'compiled' if args.compile else 'eager'}; weights {weight_bytes / 1e9:.2f} GB")
+    f"window {window}, {'compiled' if args.compile else 'eager'}, {'separate' if args.unfused else 'fused'} projections; "
+    f"weights {weight_bytes / 1e9:.2f} GB")
 say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
     "SDPA decode attention (the reference), ms per step |\n|---|---|---|---|---|---|---|---|")
 decode_attention = generate.decode_attention

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import generate as generate_module
 from generate import (DecodeStep, KVCache, decode_attention, decode_attention_sdpa, generate, generate_continuous, kv_cache_bytes,
                       live_slots, sample)
-from model import Config, Model
+from model import Config, Model, fuse_projections
 
 VOCAB = 61
 LAYOUTS = {
@@ -169,6 +169,23 @@ def test_compiled_decode_equals_eager():
         assert torch.equal(compiled.tokens, eager.tokens) and torch.equal(compiled.mask, eager.mask)
         torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
     assert graphs() == compiled_so_far
+
+
+def test_compiled_decode_of_fused_projections_follows_refreshed_weights():
+    """rl.py's CUDA sampler: fused projections (model.fuse_projections), decode compiled, weights refreshed in place
+    after every update. The compiled step reads the fused weights as inputs, not constants: after a refresh it
+    generates what the new weights generate eagerly, unfused."""
+    fused, first, second = (tiny_model("hybrid", seed=s) for s in (4, 4, 5))
+    fuse_projections(fused)
+    prompts = prompts_of([4, 11, 6], seed=4)
+    for reference in (first, second):
+        with torch.no_grad():
+            for s, p in zip(fused.parameters(), reference.parameters()):
+                s.copy_(p)  # the first time a no-op: fused started as `first`
+        compiled = generate(fused, prompts, 20, EOS, temperature=0, compile=True)
+        eager = generate(reference, prompts, 20, EOS, temperature=0)
+        assert torch.equal(compiled.tokens, eager.tokens)
+        torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
 
 
 def test_group_rows_share_the_prompt_and_seed_reproduces():

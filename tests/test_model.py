@@ -4,6 +4,7 @@ model_type, built and saved by transformers, must give the same float32 logits i
 with full attention and with sliding windows; and our export (checkpoint.export_hf) must load back in
 transformers with the same logits.
 """
+import copy
 import json
 import warnings
 
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from checkpoint import export_hf
-from model import Config, Model, compile_for_training, pack, token_logprobs
+from generate import generate
+from model import Config, Model, compile_for_training, fuse_projections, pack, token_logprobs
 
 transformers = pytest.importorskip("transformers")
 
@@ -413,3 +415,35 @@ def test_compiled_blocks_on_packed_rows_compile_once():
             torch.testing.assert_close(token_logprobs(compiled, ids, doc_start=doc_start),
                                        token_logprobs(eager, ids, doc_start=doc_start), rtol=0, atol=1e-5)
     assert graphs() == compiled_so_far
+
+
+@pytest.mark.parametrize("model_type, bias", [("qwen2", False), ("qwen3", False), ("llama", True)])
+def test_fused_projections_equal_the_separate_ones(model_type, bias):
+    """fuse_projections (generation copies on CUDA): one product for q, k, v and one for gate, up give the separate
+    products' logits (float64) and the same greedy generation, biases included; the parameters keep their names and
+    order, and new weights copied into them in place (rl.py's sampler refresh) reach the fused products."""
+    config = Config(model_type=model_type, vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256,
+                    qk_norm=model_type == "qwen3", attention_bias=bias, mlp_bias=bias)
+
+    def random_model(seed):
+        torch.manual_seed(seed)
+        model = Model(config).double().eval().requires_grad_(False)
+        for p in model.parameters():
+            p.normal_(0, 0.3)  # biases too
+        model.set_window(5, sinks=1, full_layers=(1,))
+        return model
+
+    model, other = random_model(0), random_model(1)
+    fused = fuse_projections(copy.deepcopy(model))
+    assert fused.layers[0].self_attn.fused is not None and fused.layers[0].mlp.fused is not None
+    assert [n for n, _ in fused.named_parameters()] == [n for n, _ in model.named_parameters()]
+    ids = input_ids(B=3)
+    torch.testing.assert_close(fused(ids), model(ids), rtol=0, atol=1e-10)
+    for s, p in zip(fused.parameters(), other.parameters()):
+        s.copy_(p)
+    torch.testing.assert_close(fused(ids), other(ids), rtol=0, atol=1e-10)
+    prompts = [ids[0, :9].tolist(), ids[1, :4].tolist()]
+    a, b = (generate(m, prompts, 16, [96], group_size=2, temperature=0) for m in (fused, other))
+    assert torch.equal(a.tokens, b.tokens)
+    torch.testing.assert_close(a.logprobs, b.logprobs, rtol=0, atol=1e-10)

@@ -52,7 +52,7 @@ def run_toy(tokenizer, args, steps, reward_fn=toy_reward, sampler_dtype=None):
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     prompts = [tokenizer.encode(tokenizer.render_prompt("#%&"))] * args.prompts_per_step
     ref = rl.inference_copy(model, torch.float32) if args.kl_beta > 0 else None
-    sampler = rl.inference_copy(model, sampler_dtype) if sampler_dtype else None  # as make_sampler does on CUDA
+    sampler = rl.fuse_projections(rl.inference_copy(model, sampler_dtype)) if sampler_dtype else None  # as make_sampler does on CUDA
     history = [rl.grpo_step(model, optimizer, prompts, ["-"] * len(prompts), tokenizer, args, reward_fn, step, sampler, ref)
                for step in range(steps)]
     return model, history

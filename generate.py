@@ -423,9 +423,9 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     (CUDA; the first call of each batch size and cache length compiles, for a minute or so).
     budgets: for benchmarks, one length limit per row (<= max_new_tokens), reached = truncated.
     stop_check_every: decode steps between checks whether every row has stopped. The check waits for
-    the GPU, which then idles while the host launches the next step's kernels (0.3 s of bench_rl's 2.7 s
-    generation, BENCHMARKS.md); unchecked, the host queues steps ahead. Default: every step on the CPU,
-    where it costs nothing, every 16 on CUDA, at most 15 steps past the end; the output is the same.
+    the GPU, which then idles while the host launches the next step's kernels; unchecked, the host
+    queues steps ahead (1% of bench_rl's generation on an H200, BENCHMARKS.md). Default: every step on
+    the CPU, where it costs nothing, every 16 on CUDA, at most 15 steps past the end; the output is the same.
     """
     check_sampling(temperature, top_p, top_k, max_new_tokens)
     check_prompts(model, prompts, max_new_tokens)

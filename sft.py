@@ -32,7 +32,7 @@ from checkpoint import (ArgumentParser, add_model_args, add_run_args, check_at_l
                         diverged, export_hf, load_model, log, resume, run_main, save_run, start_run)
 from data import EpochIterator, hold_out, load_split
 from data.synthetic import DEFAULT_TASK
-from model import compile_for_training, first_fit, make_optimizer, pack, token_logprobs
+from model import compile_for_training, first_fit, make_optimizer, pack, to_device, token_logprobs
 
 
 def get_args(argv=None):
@@ -132,7 +132,7 @@ def collate_packed(examples, idx, pad_id, length, device):
     ids, doc_start, _ = pack([examples[i][0] for i in idx], length, pad_id)
     mask = torch.zeros(1, length, dtype=torch.bool)
     mask[0, : sum(len(examples[i][1]) for i in idx)] = torch.tensor([m for i in idx for m in examples[i][1]])  # each mask[0] is False:
-    return ids.to(device), mask[:, 1:].to(device), doc_start.to(device)  # no example is trained to follow the one before it
+    return to_device(ids, device), mask[:, 1:], to_device(doc_start, device)  # no example is trained to follow the one before it
 
 
 def collate(examples, idx, pad_id, device):
@@ -143,13 +143,18 @@ def collate(examples, idx, pad_id, device):
         seq, m = examples[i]
         ids[row, : len(seq)] = torch.tensor(seq)
         mask[row, : len(seq)] = torch.tensor(m)
-    return ids.to(device), mask[:, 1:].to(device)  # mask aligned with targets ids[:, 1:]
+    return to_device(ids, device), mask[:, 1:]  # mask aligned with targets ids[:, 1:], kept on the host (sequence_loss)
 
 
 def sequence_loss(model, ids, target_mask, device, doc_start=None):
-    """Summed negative log-likelihood of the masked targets, and their count."""
+    """
+    Summed negative log-likelihood of the masked targets, and their count. target_mask on the host: the
+    head finds its positions there, and the copies go through pinned memory (model.to_device), so that
+    no micro-batch waits for the GPU to finish the one before it.
+    """
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
         logprobs = token_logprobs(model, ids, doc_start=doc_start, needed=target_mask)  # (B, T - 1): the head only where trained
+    target_mask = to_device(target_mask, ids.device)
     return -(logprobs * target_mask).sum(), target_mask.sum()
 
 

@@ -275,10 +275,12 @@ def make_sampler(model, device):
     samples take their old log-probs from the trainer. On CPU the policy itself: stored and
     recomputed log-probs agree to float32 rounding.
     """
-    cuda = str(device).startswith("cuda")  # there with fused projections (model.fuse_projections: fewer, larger decode products)
+    cuda = str(device).startswith("cuda")
     if distributed.sharded(model):  # several ranks: full weights gathered from the shards, refreshed the same way
-        return fuse_projections(distributed.full_copy(model, torch.bfloat16, device)) if cuda else distributed.full_copy(model, torch.float32, device)
-    return fuse_projections(inference_copy(model, torch.bfloat16)) if cuda else model
+        sampler = distributed.full_copy(model, torch.bfloat16 if cuda else torch.float32, device)
+    else:
+        sampler = inference_copy(model, torch.bfloat16) if cuda else model
+    return fuse_projections(sampler) if cuda else sampler  # a copy, never the policy: fewer, larger decode products
 
 
 def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step, sampler=None, ref_model=None, synthetic=False):

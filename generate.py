@@ -33,6 +33,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+try:  # ships with torch's CUDA builds; only decode_attention_triton uses it
+    import triton
+    import triton.language as tl
+except ImportError:
+    triton = None
+
 import distributed
 from checkpoint import ArgumentParser, add_model_args, check_model_args, load_model, run_main
 from swa_attention import sliding_window_attention, visible
@@ -208,15 +214,24 @@ class KVCache:
 def decode_attention(q, keys, values, mask):
     """
     q (B, Hkv, G, D): the G query heads of each kv head, one position per row; keys, values (B, Hkv, S, D);
-    mask (B, 1, 1, S) -> (B, Hkv, G, D). Two batched matrix products around a float32 softmax, the
-    scores accumulated and kept in float32 as a flash kernel keeps them (a bf16 score would move a logit
-    of 30 by 0.1). Why not SDPA (decode_attention_sdpa, the reference): its kernels tile 64 or more
-    queries per (row, kv head), and a decode step has G = 6 of them, so at batch 1 the whole layer is
-    2 thread blocks on a 132-SM GPU. On an H200, compiled, the Qwen2.5-1.5B shape: a decode step at
-    batch 1 takes 2.11 ms against cuDNN's 2.68, a GRPO step's generation 2.73 s against 3.30; at
-    batch 256 over 1024 keys it is 8% slower, over 4096 keys 9% faster (BENCHMARKS.md). The compiled
-    decode step alone uses it (KVCache.compiled): torch.compile fuses the scaling, mask and softmax
-    into one pass over the float32 scores, where eager they would be five (eager decode: SDPA).
+    mask (B, 1, 1, S) -> (B, Hkv, G, D). What the compiled decode step attends with (KVCache.compiled):
+    on a GPU with triton, in bf16 or fp16, decode_attention_triton (one pass over the cache); otherwise
+    decode_attention_bmm. The reference both are tested against: decode_attention_sdpa.
+    """
+    if triton is not None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) and q.shape[-1] in (64, 128, 256):
+        return decode_attention_triton(q, keys, values, mask)
+    return decode_attention_bmm(q, keys, values, mask)
+
+
+def decode_attention_bmm(q, keys, values, mask):
+    """
+    decode_attention as two batched matrix products around a float32 softmax, the scores accumulated
+    and kept in float32 as a flash kernel keeps them (a bf16 score would move a logit of 30 by 0.1).
+    Why not SDPA: its kernels tile 64 or more queries per (row, kv head), and a decode step has G = 6
+    of them, so at batch 1 the whole layer is 2 thread blocks on a 132-SM GPU. torch.compile fuses the
+    scaling, mask and softmax into one pass over the float32 scores, where eager they would be five.
+    On an H200 (BENCHMARKS.md) it beat cuDNN at batch 1 (2.11 against 2.68 ms a step) but lost at
+    batch 256, where cuBLAS runs the float32-out scores product as a slow 16x16 tile kernel.
     """
     B, Hkv, G, D = q.shape
     S = keys.shape[2]
@@ -235,6 +250,100 @@ def decode_attention(q, keys, values, mask):
 def decode_attention_sdpa(q, keys, values, mask):
     """The reference decode_attention is tested against: torch's fused kernels (cuDNN on an H200)."""
     return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+
+
+# -- decode_attention_triton: flash decoding. Each program takes one (row, kv head) and one of `splits`
+#    stretches of the cache, and reads each key and value once: the G query heads of the kv head are the
+#    rows of one tile (padded to 16, tl.dot's least), the scores stay in float32 registers with an
+#    online softmax, and the probabilities go into the values product in the cache's dtype, as flash
+#    attention does. Small batches split the cache so that the GPU has enough programs; the stretches
+#    are merged by their log-sum-exp. Reads what the two-product path reads, in one launch, not three.
+
+def decode_splits(programs, device):
+    """
+    Stretches per (row, kv head): about 2 programs per SM in all, at most 64. It depends on the batch
+    alone, not on the cache length, so the compiled step does not change with it: a stretch that would
+    start past the end is an empty program (a split of 1024 keys at batch 1 keeps 16 stretches of 64).
+    """
+    sms = torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 132
+    return max(1, min(2 * sms // programs, 64))
+
+
+DECODE_BLOCK = 64  # keys per tile
+
+if triton is not None:
+    @triton.jit
+    def _decode_attention_kernel(Q, K, V, MASK, OUT, LSE, S, scale,
+                                 sq_b, sq_h, sq_g, sk_b, sk_h, sk_s, sv_b, sv_h, sv_s, sm_b, sm_s,
+                                 Hkv: tl.constexpr, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
+                                 BLOCK_G: tl.constexpr, BLOCK: tl.constexpr):
+        bh, split = tl.program_id(0), tl.program_id(1)
+        b, h = bh // Hkv, bh % Hkv
+        g, d = tl.arange(0, BLOCK_G), tl.arange(0, D)
+        q = tl.load(Q + b * sq_b + h * sq_h + g[:, None] * sq_g + d[None, :], mask=g[:, None] < G, other=0.0)  # (BLOCK_G, D)
+        chunk = tl.cdiv(tl.cdiv(S, SPLITS), BLOCK) * BLOCK
+        start = split * chunk
+        end = tl.minimum(start + chunk, S)
+        m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)  # running max of the scores, per query head
+        l_i = tl.zeros([BLOCK_G], tl.float32)  # running sum of exp(score - m_i)
+        acc = tl.zeros([BLOCK_G, D], tl.float32)
+        for n0 in range(start, end, BLOCK):
+            n = n0 + tl.arange(0, BLOCK)
+            inside = n < end
+            k = tl.load(K + b * sk_b + h * sk_h + n[:, None] * sk_s + d[None, :], mask=inside[:, None], other=0.0)  # (BLOCK, D)
+            seen = tl.load(MASK + b * sm_b + n * sm_s, mask=inside, other=0) != 0  # (BLOCK,)
+            s = tl.dot(q, tl.trans(k)) * scale  # (BLOCK_G, BLOCK) float32
+            s = tl.where(seen[None, :], s, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # a tile with nothing seen yet: no -inf - -inf
+            alpha = tl.exp(m_i - m_safe)
+            p = tl.exp(s - m_safe[:, None])  # (BLOCK_G, BLOCK)
+            v = tl.load(V + b * sv_b + h * sv_h + n[:, None] * sv_s + d[None, :], mask=inside[:, None], other=0.0)
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+            m_i = m_new
+        has = l_i > 0  # a stretch with no key seen (or past S) counts nothing in the merge: lse -inf, output 0
+        out = tl.where(has[:, None], acc / tl.where(has, l_i, 1.0)[:, None], 0.0)
+        lse = tl.where(has, m_i + tl.log(tl.where(has, l_i, 1.0)), float("-inf"))
+        row = bh * SPLITS + split  # OUT (B * Hkv * SPLITS, G, D) and LSE (B * Hkv * SPLITS, G), contiguous
+        tl.store(OUT + row * G * D + g[:, None] * D + d[None, :], out, mask=g[:, None] < G)
+        tl.store(LSE + row * G + g, lse, mask=g < G)
+
+
+@torch.library.custom_op("swarr::decode_attention_stretches", mutates_args=())
+def decode_attention_stretches(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+                               splits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> out (B, Hkv, splits, G, D) float32, each stretch's attention, and its lse (B, Hkv, splits, G)."""
+    B, Hkv, G, D = q.shape
+    out = torch.empty(B, Hkv, splits, G, D, device=q.device, dtype=torch.float32)
+    lse = torch.empty(B, Hkv, splits, G, device=q.device, dtype=torch.float32)
+    seen = mask.view(torch.uint8)  # (B, 1, 1, S): bool as bytes, the same strides
+    _decode_attention_kernel[(B * Hkv, splits)](
+        q, keys, values, seen, out, lse, keys.shape[2], D**-0.5,
+        q.stride(0), q.stride(1), q.stride(2), keys.stride(0), keys.stride(1), keys.stride(2),
+        values.stride(0), values.stride(1), values.stride(2), seen.stride(0), seen.stride(3),
+        Hkv=Hkv, G=G, D=D, SPLITS=splits, BLOCK_G=max(16, triton.next_power_of_2(G)), BLOCK=DECODE_BLOCK,
+        num_warps=4, num_stages=2)  # the fastest of 18 configurations at batch 1 and 256 on an H200 (BENCHMARKS.md)
+    return out, lse
+
+
+@decode_attention_stretches.register_fake
+def _(q, keys, values, mask, splits):
+    B, Hkv, G, D = q.shape
+    return q.new_empty(B, Hkv, splits, G, D, dtype=torch.float32), q.new_empty(B, Hkv, splits, G, dtype=torch.float32)
+
+
+def decode_attention_triton(q, keys, values, mask):
+    """decode_attention in one pass over the cache (see above); q (B, Hkv, G, D) -> (B, Hkv, G, D)."""
+    B, Hkv, G, D = q.shape
+    if q.stride(-1) != 1 or keys.stride(-1) != 1 or values.stride(-1) != 1:
+        raise ValueError("decode_attention_triton: q, keys and values need contiguous last dimensions")
+    splits = decode_splits(B * Hkv, q.device)
+    out, lse = decode_attention_stretches(q, keys, values, mask, splits)
+    if splits == 1:  # large batches: one stretch, nothing to merge
+        return out[:, :, 0].to(q.dtype)
+    weight = torch.softmax(lse, dim=2)  # (B, Hkv, splits, G): each stretch's share of the softmax's denominator
+    return (weight[..., None] * out).sum(2).to(q.dtype)  # (B, Hkv, G, D); compiled, the merge is one kernel
 
 
 # ----------------------------------------------------------------------------------------------

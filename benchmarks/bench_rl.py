@@ -54,6 +54,8 @@ parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BU
 parser.add_argument("--sdpa-decode", action="store_true",
                     help="with --compile: decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of "
                          "decode_attention (eager decode uses SDPA either way)")
+parser.add_argument("--bmm-decode", action="store_true",
+                    help="with --compile: decode attention through two batched products (generate.decode_attention_bmm) instead of the triton kernel")
 parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
@@ -65,6 +67,8 @@ if args.live_bucket:  # decode reads a full-length cache's first slots in steps 
     generate.LIVE_BUCKET = args.live_bucket
 if args.sdpa_decode:
     generate.decode_attention = generate.decode_attention_sdpa
+if args.bmm_decode:
+    generate.decode_attention = generate.decode_attention_bmm
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
@@ -186,5 +190,5 @@ if args.out:
                 f"{'' if args.no_checkpointing else ', activation checkpointing'}{', --compile' if args.compile else ''}"
                 f"{f', long-tailed lengths (median {args.median_tokens}, sigma {args.sigma})' if args.long_tail else ''}"
                 f"{f', --rollout-slots {args.rollout_slots}' if args.rollout_slots else ''}"
-                f"{', SDPA decode attention' if args.sdpa_decode else ''}{', unfused sampler' if args.unfused else ''}"
+                f"{', SDPA decode attention' if args.sdpa_decode else ''}{', two-product decode attention' if args.bmm_decode else ''}{', unfused sampler' if args.unfused else ''}"
                 f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

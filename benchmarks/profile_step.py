@@ -8,8 +8,9 @@ the top kernels by time printed as Markdown tables.
 
 Decode, per batch size B, with `--context` tokens already in the cache of every row:
 - time per step, CUDA graph replay (the generate() path), after an untimed warm-up; beside it, the
-  same step with its attention through SDPA (generate.decode_attention_sdpa, the reference; without
-  --compile both columns are SDPA: eager decode always uses it);
+  same step with its attention through SDPA (generate.decode_attention_sdpa, the reference) and
+  through the two batched products (generate.decode_attention_bmm, what decode_attention runs without
+  triton); without --compile every column is SDPA: eager decode always uses it;
 - the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
   attends to (the whole static cache: generate() masks, it does not skip), so
   limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
@@ -103,7 +104,7 @@ say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version_
     f"window {window}, {'compiled' if args.compile else 'eager'}, {'separate' if args.unfused else 'fused'} projections; "
     f"weights {weight_bytes / 1e9:.2f} GB")
 say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
-    "SDPA decode attention (the reference), ms per step |\n|---|---|---|---|---|---|---|---|")
+    "SDPA decode attention (the reference), ms per step | two products (decode_attention_bmm), ms per step |\n|---|---|---|---|---|---|---|---|---|")
 decode_attention = generate.decode_attention
 
 
@@ -128,11 +129,12 @@ decode_profiles = []
 with torch.no_grad():
     for B in batches:
         reference_ms = decode_ms(B, generate.decode_attention_sdpa)[0]
+        bmm_ms = decode_ms(B, generate.decode_attention_bmm)[0]
         ms, cache, token = decode_ms(B, decode_attention)
         read = weight_bytes + cache.memory_bytes()
         limit_ms = read / (args.peak_tbps * 1e12) * 1e3
         say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} | "
-            f"{reference_ms:.2f} |")
+            f"{reference_ms:.2f} | {bmm_ms:.2f} |")
         no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
         no_graph(token)  # compiled: already warm; eager: nothing to warm
         decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))

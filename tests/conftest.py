@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if not torch.cuda.is_available():  # before generate.py decorates its triton kernel: the CPU runs it in triton's interpreter
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from data.synthetic import write_char_tokenizer  # noqa: E402
 from checkpoint import export_hf  # noqa: E402

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import generate as generate_module
-from generate import (DecodeStep, KVCache, decode_attention, decode_attention_sdpa, generate, generate_continuous, kv_cache_bytes,
-                      live_slots, sample)
+from generate import (DecodeStep, KVCache, decode_attention, decode_attention_bmm, decode_attention_sdpa, decode_attention_stretches,
+                      decode_attention_triton, decode_splits, generate, generate_continuous, kv_cache_bytes, live_slots, sample)
 from model import Config, Model, fuse_projections
 
 VOCAB = 61
@@ -111,20 +111,87 @@ def test_sampled_logprobs_equal_full_forward(layout):
             assert bool(gen.truncated[row]) == (not ended) and (ended or n == 32)
 
 
-@pytest.mark.parametrize("B,Hkv,G,S", [(1, 2, 6, 40), (5, 1, 1, 17), (3, 4, 2, 64)])
-def test_decode_attention_equals_sdpa(B, Hkv, G, S):
-    """The decode step's attention against torch's SDPA in float64, with rows that see few or many slots; bf16 close."""
-    g = torch.Generator().manual_seed(B * S)
-    q, keys, values = (torch.randn(B, Hkv, n, 16, generator=g, dtype=torch.float64) * 3 for n in (G, S, S))
+def decode_inputs(B, Hkv, G, S, D, seed):
+    """float64 q, keys, values (B, Hkv, n, D) and a mask (B, 1, 1, S) with ring-like holes and rows of varied length."""
+    g = torch.Generator().manual_seed(seed)
+    q, keys, values = (torch.randn(B, Hkv, n, D, generator=g, dtype=torch.float64) * 3 for n in (G, S, S))
     seen = torch.randint(1, S + 1, (B, 1, 1, 1), generator=g)
-    mask = (torch.rand(B, 1, 1, S, generator=g) < 0.7) & (torch.arange(S) < seen)  # ring-like holes, rows of varied length
+    mask = (torch.rand(B, 1, 1, S, generator=g) < 0.7) & (torch.arange(S) < seen)
     mask[:, :, :, 0] = True  # every row sees a key (its own, in decode)
+    return q, keys, values, mask
+
+
+@pytest.mark.parametrize("B,Hkv,G,S", [(1, 2, 6, 40), (5, 1, 1, 17), (3, 4, 2, 64)])
+def test_decode_attention_bmm_equals_sdpa(B, Hkv, G, S):
+    """The two-product decode attention against torch's SDPA in float64, with rows that see few or many slots; bf16 close."""
+    q, keys, values, mask = decode_inputs(B, Hkv, G, S, 16, B * S)
     ref = decode_attention_sdpa(q, keys, values, mask)
-    torch.testing.assert_close(decode_attention(q, keys, values, mask), ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(decode_attention_bmm(q, keys, values, mask), ref, rtol=1e-12, atol=1e-12)
     q, keys, values = q.bfloat16(), keys.bfloat16(), values.bfloat16()
-    low = decode_attention(q, keys, values, mask)  # float32 scores from bf16 inputs, bf16 probabilities and output
+    low = decode_attention_bmm(q, keys, values, mask)  # float32 scores from bf16 inputs, bf16 probabilities and output
     ref = decode_attention_sdpa(q.double(), keys.double(), values.double(), mask)
     assert low.dtype == torch.bfloat16 and (low.double() - ref).abs().max() < 0.006 * ref.abs().max()  # bf16 scores: 0.011-0.033
+
+
+CUDA = torch.cuda.is_available()
+# without a GPU the kernel runs in triton's interpreter (conftest.py sets TRITON_INTERPRET), which has no bfloat16
+LOW = torch.bfloat16 if CUDA else torch.float16
+
+
+@pytest.mark.skipif(generate_module.triton is None, reason="triton is not installed (requirements-test.txt)")
+@pytest.mark.parametrize("B,Hkv,G,S,D,splits", [(1, 2, 6, 300, 64, 64), (2, 2, 6, 200, 64, 4), (3, 1, 1, 17, 64, 1),
+                                                (2, 4, 2, 130, 128, 3), (4, 2, 6, 129, 128, 2), (133, 2, 6, 40, 64, 1)])
+def test_decode_attention_triton_equals_sdpa(B, Hkv, G, S, D, splits):
+    """The flash-decoding kernel against SDPA in float64: stretches that end mid-tile, stretches past the end (more
+    splits than tiles), a slice of a longer cache (decode reads the live slots of a full-length one), holes in the mask."""
+    device = "cuda" if CUDA else "cpu"
+    q, keys, values, mask = decode_inputs(B, Hkv, G, S, D, B * S + splits)
+    q, keys, values = (t.to(LOW).double() for t in (q, keys, values))  # the kernel's error alone, not the rounding of its inputs
+    ref = decode_attention_sdpa(q, keys, values, mask)
+    cache = torch.zeros(B, Hkv, S + 37, D, dtype=LOW, device=device)
+    cache[:, :, :S] = keys.to(LOW)
+    low = [t.to(device, LOW) for t in (q, values)]
+    out, lse = decode_attention_stretches(low[0], cache[:, :, :S], low[1], mask.to(device), splits)
+    assert out.shape == (B, Hkv, splits, G, D) and lse.shape == (B, Hkv, splits, G)
+    merged = (torch.softmax(lse, 2)[..., None] * out).sum(2).double().cpu()  # as decode_attention_triton merges
+    assert (merged - ref).abs().max() < 0.006 * ref.abs().max()
+    with_splits = decode_attention_triton(low[0], cache[:, :, :S], low[1], mask.to(device))  # its own split count (1 at B=133)
+    assert with_splits.dtype == LOW and (with_splits.double().cpu() - ref).abs().max() < 0.006 * ref.abs().max()
+    scores = torch.einsum("bhgd,bhsd->bhgs", q, keys) * D**-0.5  # each stretch's log-sum-exp, recomputed by hand
+    chunk = -(-(-(-S // splits)) // generate_module.DECODE_BLOCK) * generate_module.DECODE_BLOCK
+    for i in range(splits):
+        part = scores[..., i * chunk : (i + 1) * chunk].masked_fill(~mask[..., i * chunk : (i + 1) * chunk], float("-inf"))
+        expected = part.logsumexp(-1) if part.shape[-1] else torch.full(lse.shape[:2] + lse.shape[3:], float("-inf"), dtype=torch.float64)
+        torch.testing.assert_close(lse[:, :, i].double().cpu(), expected, rtol=0, atol=0.05)  # -inf where nothing is seen
+
+
+def test_decode_splits_fill_the_gpu_and_stay_with_the_batch():
+    assert decode_splits(1 * 2, torch.device("cpu")) == 64  # batch 1, 2 kv heads: as many stretches as allowed
+    assert decode_splits(8 * 2, torch.device("cpu")) == 16  # 2 x 132 SMs / 16 programs
+    assert decode_splits(256 * 2, torch.device("cpu")) == 1  # enough programs already
+
+
+@pytest.mark.skipif(not CUDA or generate_module.triton is None, reason="needs a GPU with triton")
+@pytest.mark.parametrize("window", [None, 64])
+def test_compiled_triton_decode_equals_eager_sdpa_decode(window):
+    """On a GPU the compiled decode step attends through the triton kernel (CUDA graph, compiled merge): its
+    logits against the eager step's (SDPA) at a Qwen-like head layout, bf16, over a cache longer than the window."""
+    torch.manual_seed(0)
+    config = Config(model_type="qwen2", vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                    num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=4096)
+    model = Model(config).cuda().to(torch.bfloat16).eval()
+    model.set_window(window)
+    logits = {}
+    for compiled in (False, True):
+        cache = KVCache(model, 3, 400, torch.device("cuda"), torch.bfloat16)
+        prompts = torch.randint(0, 512, (3, 300), generator=torch.Generator().manual_seed(1)).cuda()
+        token = cache.prefill(model, prompts, torch.arange(3, device="cuda")[:, None]).argmax(-1)
+        step = DecodeStep(model, cache, 3, torch.device("cuda"), cuda_graph=compiled, compile=compiled)
+        with torch.no_grad():
+            for _ in range(5):
+                out = step(torch.full_like(token, 7)).float().clone()
+        logits[compiled] = out
+    assert (logits[True] - logits[False]).abs().max() < 0.02 * logits[False].abs().max()
 
 
 def test_compiled_decode_step_alone_uses_decode_attention(monkeypatch):

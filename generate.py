@@ -258,6 +258,8 @@ def decode_attention_sdpa(q, keys, values, mask):
 #    online softmax, and the probabilities go into the values product in the cache's dtype, as flash
 #    attention does. Small batches split the cache so that the GPU has enough programs; the stretches
 #    are merged by their log-sum-exp. Reads what the two-product path reads, in one launch, not three.
+#    On an H200 at the Qwen2.5-1.5B shape, per layer: 67 against 92 µs at batch 256 over 1024 keys,
+#    3.4 against 9.3 µs at batch 1; a GRPO step's generation 2.01 s against 2.42-2.47 s (BENCHMARKS.md).
 
 def decode_splits(programs, device):
     """

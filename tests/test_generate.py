@@ -165,6 +165,17 @@ def test_decode_attention_triton_equals_sdpa(B, Hkv, G, S, D, splits):
         torch.testing.assert_close(lse[:, :, i].double().cpu(), expected, rtol=0, atol=0.05)  # -inf where nothing is seen
 
 
+def test_decode_attention_takes_triton_on_gpus_only():
+    """bf16 on a GPU with triton: the kernel; anything else (the CPU, float32): the two products."""
+    q, keys, values, mask = decode_inputs(2, 2, 6, 50, 64, 0)
+    cases = [("cpu", torch.float32, decode_attention_bmm), ("cpu", torch.bfloat16, decode_attention_bmm)]
+    if CUDA and generate_module.triton is not None:
+        cases += [("cuda", torch.float32, decode_attention_bmm), ("cuda", torch.bfloat16, decode_attention_triton)]
+    for device, dtype, expected in cases:
+        inputs = [t.to(device, dtype) for t in (q, keys, values)] + [mask.to(device)]
+        assert torch.equal(decode_attention(*inputs), expected(*inputs))
+
+
 def test_decode_splits_fill_the_gpu_and_stay_with_the_batch():
     assert decode_splits(1 * 2, torch.device("cpu")) == 64  # batch 1, 2 kv heads: as many stretches as allowed
     assert decode_splits(8 * 2, torch.device("cpu")) == 16  # 2 x 132 SMs / 16 programs

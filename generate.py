@@ -280,7 +280,7 @@ if triton is not None:
                                  Hkv: tl.constexpr, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
                                  BLOCK_G: tl.constexpr, BLOCK: tl.constexpr):
         bh, split = tl.program_id(0), tl.program_id(1)
-        b, h = bh // Hkv, bh % Hkv
+        b, h = (bh // Hkv).to(tl.int64), bh % Hkv  # 64-bit offsets: a layer's cache may pass 2**31 elements
         g, d = tl.arange(0, BLOCK_G), tl.arange(0, D)
         q = tl.load(Q + b * sq_b + h * sq_h + g[:, None] * sq_g + d[None, :], mask=g[:, None] < G, other=0.0)  # (BLOCK_G, D)
         chunk = tl.cdiv(tl.cdiv(S, SPLITS), BLOCK) * BLOCK

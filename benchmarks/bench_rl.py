@@ -9,6 +9,8 @@ reward per sample (so no group is skipped and every row is trained on), full att
 
     python benchmarks/bench_rl.py [--windows none,256] [--micro-batch 16] [--out bench.md]
     python benchmarks/bench_rl.py --tiny      # a tiny config, on the CPU too: checks the script runs
+    python benchmarks/bench_rl.py --compile --no-checkpointing --windows none --decode auto,bmm,auto,bmm --steps 3
+        # decode attentions A/B in one process, each twice: the generation time has varied between processes
 
 --long-tail is reasoning far past the window: prompts of 64-512 random tokens, and each response's
 length drawn from a long-tailed (log-normal) distribution capped at --new-tokens, most short and a
@@ -51,11 +53,11 @@ parser.add_argument("--no-checkpointing", action="store_true", help="train witho
 parser.add_argument("--micro-batch-tokens", type=int, default=0, help="rl.py --micro-batch-tokens")
 parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollout-slots: continuous batching in the rollout")
 parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BUCKET (the smallest step of live slots) for this run (0: its default)")
-parser.add_argument("--sdpa-decode", action="store_true",
-                    help="with --compile: decode attention through torch's SDPA (generate.decode_attention_sdpa, the reference) instead of "
-                         "decode_attention (eager decode uses SDPA either way)")
-parser.add_argument("--bmm-decode", action="store_true",
-                    help="with --compile: decode attention through two batched products (generate.decode_attention_bmm) instead of the triton kernel")
+parser.add_argument("--decode", default="auto",
+                    help="with --compile, the decode attention of each timed row, comma-separated, all in one process (repeat one "
+                         "to time it again): auto (generate.decode_attention: the triton kernel on a GPU), bmm (two batched "
+                         "products, decode_attention_bmm), sdpa (torch's SDPA, the reference); eager decode uses SDPA either way")
+parser.add_argument("--sdpa-decode", action="store_true", help=argparse.SUPPRESS)  # the old name of --decode sdpa
 parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
@@ -65,10 +67,12 @@ if not args.tiny and device == "cpu":
 
 if args.live_bucket:  # decode reads a full-length cache's first slots in steps of at least this
     generate.LIVE_BUCKET = args.live_bucket
+DECODE = {"auto": generate.decode_attention, "bmm": generate.decode_attention_bmm, "sdpa": generate.decode_attention_sdpa}
 if args.sdpa_decode:
-    generate.decode_attention = generate.decode_attention_sdpa
-if args.bmm_decode:
-    generate.decode_attention = generate.decode_attention_bmm
+    args.decode = "sdpa"
+decodes = args.decode.split(",")
+if not set(decodes) <= set(DECODE):
+    raise SystemExit(f"error: --decode takes {', '.join(DECODE)}, got {args.decode}")
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
@@ -143,8 +147,9 @@ step_seed = 0
 
 
 rows = []
-for window in args.windows.split(","):
+for window, decode in [(window, decode) for window in args.windows.split(",") for decode in decodes]:
     w = None if window == "none" else int(window)
+    generate.decode_attention = DECODE[decode]  # KVCache.attend looks it up at each call; the compiled step guards on it
     for m in (model, sampler):
         m.set_window(w)
     # warm-up, a step of the same shape: kernels, cuBLAS handles, AdamW's state, compilation, the CUDA-graph decode path
@@ -161,7 +166,7 @@ for window in args.windows.split(","):
                          grpo_args(args.prompts, args.new_tokens), random_reward, step + 1, sampler)
         assert (args.long_tail or m["len_mean"] == args.new_tokens) and m["kept_share"] == 1.0 and m["updates"] == 1, m
         m["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-        if args.long_tail:
+        if args.long_tail or args.steps > 1:
             print(f"    step {step + 1:2d}: {m['sec']:6.2f} s  longest {m['len_max']:5d}  mean {m['len_mean']:6.0f} tokens  "
                   f"generation {m['gen_s']:.2f}  fwd {m['fwd_s']:.2f}  update {m['update_s']:.2f}  peak {m['peak_gib']:.1f} GiB  "
                   f"|logp diff| by position {m['logp_diff_by_pos']}", flush=True)
@@ -170,7 +175,7 @@ for window in args.windows.split(","):
     torch._logging.set_logs(recompiles=False)
     mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
     mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-    name = "full attention" if w is None else f"SWA W={w}"
+    name = ("full attention" if w is None else f"SWA W={w}") + (f", {decode} decode" if decodes != ["auto"] else "")
     rows.append((name, mean, sum(t["gen_tokens_per_s"] * t["gen_s"] for t in timed) / sum(t["gen_s"] for t in timed), mem))
     print(f"  {name:16s} generation {mean['gen_s']:6.2f} s  log-prob forward {mean['fwd_s']:6.2f} s  update {mean['update_s']:6.2f} s"
           f"  step {mean['sec']:6.2f} s  peak {mem:.1f} GiB  |logp diff| {mean['logp_diff']:.2e}")
@@ -190,5 +195,5 @@ if args.out:
                 f"{'' if args.no_checkpointing else ', activation checkpointing'}{', --compile' if args.compile else ''}"
                 f"{f', long-tailed lengths (median {args.median_tokens}, sigma {args.sigma})' if args.long_tail else ''}"
                 f"{f', --rollout-slots {args.rollout_slots}' if args.rollout_slots else ''}"
-                f"{', SDPA decode attention' if args.sdpa_decode else ''}{', two-product decode attention' if args.bmm_decode else ''}{', unfused sampler' if args.unfused else ''}"
+                f"{', unfused sampler' if args.unfused else ''}"
                 f"{' (--tiny)' if args.tiny else ''}\n\n{text}\n")

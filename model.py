@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from swa_attention import bucket_length, check_window, recompile_budget, sliding_window_attention
+from swa_attention import bucket_length, check_window, packed_positions, recompile_budget, sliding_window_attention
 from tokenizer import first_line
 
 MODEL_TYPES = ("llama", "qwen2", "qwen3", "mistral")
@@ -186,11 +186,11 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None):
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None):
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
         if cache is None:
-            y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start)  # (B, Hq, T, D)
+            y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start, prefix_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
             y = cache.attend(self.layer_idx, q, k, v, impl)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
@@ -218,8 +218,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start)
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start, prefix_start)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -252,23 +252,21 @@ class Model(nn.Module):
         for layer, w in zip(self.layers, self.config.layer_windows):
             layer.self_attn.window, layer.self_attn.sinks = w, sinks
 
-    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None):
+    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None, prefix_start=None):
         """input_ids (B, T); positions (B, T), by default 0..T-1 in every row, or counted from each
-        document's start in packed rows (doc_start (B, T), see swa_attention.py and pack)."""
+        document's start (after its prefix) in packed rows (doc_start, prefix_start (B, T): swa_attention.py, pack)."""
         B, T = input_ids.shape
         if positions is None:
-            positions = torch.arange(T, device=input_ids.device).expand(B, T)
-            if doc_start is not None:
-                positions = positions - doc_start
+            positions = torch.arange(T, device=input_ids.device).expand(B, T) if doc_start is None else packed_positions(doc_start, prefix_start)
         x = self.embed_tokens(input_ids)  # (B, T, H)
         if self.inv_freq.device != x.device:
             self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
         for layer in self.layers:
             if self.checkpointing and self.training and cache is None:
-                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, prefix_start, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, self.impl, cache, doc_start)
+                x = layer(x, cos, sin, self.impl, cache, doc_start, prefix_start)
         return self.norm(x)
 
     def forward(self, input_ids, positions=None, cache=None):
@@ -507,6 +505,66 @@ def pack(seqs, length, pad_id=0):
     return torch.tensor([ids]), torch.tensor([doc_start]), offsets
 
 
+def pack_shared(groups, length, pad_id=0):
+    """
+    pack for GRPO's groups, (prompt, completions) pairs, each prompt held once: its tokens but the
+    last, then each completion as [the prompt's last token] + completion, a document continuing the
+    prompt (prefix_start, swa_attention.py), which sees it as if it came right before. With the
+    copy of the last token each completion predicts its first token in its own document, as if
+    packed alone. -> ids, doc_start, prefix_start (1, length), and each completion's offset (of its
+    copy of the last prompt token) in completions order.
+    """
+    needed = sum(len(p) - 1 + sum(len(c) + 1 for c in cs) for p, cs in groups)
+    if needed > length:
+        raise ValueError(f"{len(groups)} groups of {needed} tokens (each prompt once) do not fit a packed row of {length}")
+    ids, doc_start, prefix_start, offsets = [], [], [], []
+    for prompt, completions in groups:
+        start = len(ids)
+        ids += prompt[:-1]
+        doc_start += [start] * (len(prompt) - 1)
+        prefix_start += [start] * (len(prompt) - 1)
+        for c in completions:
+            offsets.append(len(ids))
+            doc_start += [len(ids)] * (len(c) + 1)
+            prefix_start += [start if len(prompt) > 1 else len(ids)] * (len(c) + 1)  # a one-token prompt: no prefix left
+            ids += prompt[-1:] + c
+    doc_start += [len(ids)] * (length - len(ids))
+    prefix_start += [len(ids)] * (length - len(ids))
+    ids += [pad_id] * (length - len(ids))
+    return torch.tensor([ids]), torch.tensor([doc_start]), torch.tensor([prefix_start]), offsets
+
+
+def completion_rows(pairs, packed=0, share=False):
+    """
+    The training rows of (prompt, completion) token-list pairs: each pair is prompt + completion,
+    one row each right-padded with 0 (causal attention: what follows a row is never seen by it),
+    or with `packed` all end to end in one row of that many positions (pack). share: the pairs of
+    one prompt hold it once (pack_shared), one row per prompt unless packed. -> ids (rows, T),
+    doc_start and prefix_start (rows, T) or None, and per pair its row of ids and the column whose
+    next token is its first completion token (completion token j's log-prob is that column + j).
+    """
+    if not share:
+        seqs = [p + c for p, c in pairs]
+        if packed:
+            ids, doc_start, offsets = pack(seqs, packed)
+        else:
+            ids, doc_start, offsets = torch.cat([pack([s], max(map(len, seqs)))[0] for s in seqs]), None, [0] * len(seqs)  # (R, T)
+        row_of = [0] * len(seqs) if packed else list(range(len(seqs)))
+        return ids, doc_start, None, row_of, [o + len(p) - 1 for o, (p, _) in zip(offsets, pairs)]
+    groups = {}  # prompt -> the indices of its pairs, in order (pairs of one prompt hold equal lists)
+    for i, (p, _) in enumerate(pairs):
+        groups.setdefault(tuple(p), []).append(i)
+    units = [(list(p), [pairs[i][1] for i in members]) for p, members in groups.items()]
+    width = packed or max(len(p) - 1 + sum(len(c) + 1 for c in cs) for p, cs in units)
+    parts = [pack_shared(batch, width) for batch in ([units] if packed else [[u] for u in units])]  # one row of ids each
+    ids, doc_start, prefix_start = (torch.cat([part[k] for part in parts]) for k in range(3))  # (rows of ids, width) each
+    row_of, starts = [0] * len(pairs), [0] * len(pairs)
+    in_packed_order = [i for members in groups.values() for i in members]
+    for i, (r, o) in zip(in_packed_order, [(r, o) for r, part in enumerate(parts) for o in part[3]]):
+        row_of[i], starts[i] = r, o  # o: the pair's copy of its prompt's last token
+    return ids, doc_start, prefix_start, row_of, starts
+
+
 def first_fit(lengths, capacity):
     """Indices of `lengths` grouped into rows of at most `capacity` (first fit, longest first), for pack."""
     rows, free = [], []  # the rows, and the room left in each
@@ -520,7 +578,7 @@ def first_fit(lengths, capacity):
     return rows
 
 
-def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None, needed=None):
+def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None, needed=None, prefix_start=None):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
     (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
@@ -530,8 +588,8 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
     without checkpointing, its bf16 logits are kept (what the fused backward reads: 0.3 MB a position
     at 152k, against ~3 MB a position of the blocks' own activations at the Qwen2.5-1.5B shape), which
     saves the head's second forward, about 4% of a GRPO step's training FLOPs.
-    Packed rows (doc_start, see pack): column t is within t's sequence, except at a sequence's last
-    position, whose "next token" starts the next sequence (callers mask it out).
+    Packed rows (doc_start, and prefix_start, see pack and pack_shared): column t is within t's sequence,
+    except at a sequence's last position, whose "next token" starts the next sequence (callers mask it out).
     needed (B, T - 1) bool: the columns the caller reads (a loss's targets). The head, a product
     over the whole vocabulary, then runs at those positions alone, so prompts and padding skip it
     (about a fifth of a Qwen2.5-1.5B training step's FLOPs is the head); the other columns are 0.
@@ -542,8 +600,7 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
     B, T = input_ids.shape
     if model.pad_to_buckets:  # compile_for_training(static=True): every length runs as its bucket's static shape
         input_ids = F.pad(input_ids, (0, bucket_length(T) - T))  # right padding changes nothing before it
-        if doc_start is not None:
-            doc_start = F.pad(doc_start, (0, input_ids.shape[1] - T), value=T)
+        doc_start, prefix_start = (None if t is None else F.pad(t, (0, input_ids.shape[1] - T), value=T) for t in (doc_start, prefix_start))
 
     def head(h, t):  # h (1 or B, n, H), t (1 or B, n) -> (1 or B, n)
         if torch.is_grad_enabled() and (model.checkpointing or model.checkpoint_head):
@@ -551,7 +608,7 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
         return model.head_logprobs(model.lm_head, h, t, temperature)
 
     with torch._dynamo.config.patch(**recompile_budget()):
-        hidden = model.hidden_states(input_ids, doc_start=doc_start)  # (B, T', H)
+        hidden = model.hidden_states(input_ids, doc_start=doc_start, prefix_start=prefix_start)  # (B, T', H)
         if needed is None:
             hidden, targets = hidden[:, :-1], input_ids[:, 1:]  # (B, T' - 1, H), (B, T' - 1)
             chunk = max(1, chunk // B)  # about `chunk` positions per head call over all rows

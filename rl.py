@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, Timer, add_model_args, add_run_args, che
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
-from model import compile_for_training, first_fit, fuse_projections, inference_copy, make_optimizer, pack, to_device, token_logprobs
+from model import compile_for_training, first_fit, fuse_projections, inference_copy, make_optimizer, completion_rows, to_device, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 
@@ -90,6 +90,9 @@ def get_args(argv=None):
     p.add_argument("--micro-batch-tokens", type=int, default=0,
                    help="instead: each training forward is one row of this many positions holding whole rows end to end "
                         "(model.pack): one shape for every forward, however long the responses (a multiple of 128; 0: off)")
+    p.add_argument("--share-prompts", action="store_true",
+                   help="each training forward holds a prompt once for all its rows (model.pack_shared): the same log-probs, "
+                        "the prompt's positions computed once, not group-size times")
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, each refilled with the next row as it ends, every prompt "
                         "prefilled once (0: all of a step's rows at once, until the longest ends)")
@@ -189,30 +192,24 @@ def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens,
     return torch.where(mask, per_token, 0.0).sum() / n_tokens, stats
 
 
-def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
+def completion_logprobs(model, prompts, gen, rows, temperature, packed=0, share=False):
     """
     Log-probs of the completion tokens of `rows` (R,) under `model`, (R, N) with N the longest of
-    them. Each row is prompt + completion, right-padded (causal attention: padding after a row
-    never touches it), or with `packed` all rows end to end in one row of that many positions
-    (model.pack). Completion token j sits at position len(prompt) + j of its row, so its log-prob
-    (the prediction made one position earlier) is column len(prompt) + j - 1 of token_logprobs.
+    them, from the training rows of model.completion_rows: prompt + completion right-padded, or all
+    end to end in one row of `packed` positions, each prompt held once for its rows with `share`.
     """
     lengths = gen.mask[rows].sum(1).tolist()
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # read on the host (update passes a host copy)
-    seqs = [prompts[p] + t[:n] for p, t, n in zip(prompt_of, tokens, lengths)]
     device = model.embed_tokens.weight.device  # gen may be a host copy (update)
-    if packed:
-        ids, doc_start, offsets = pack(seqs, packed)
-    else:  # each row padded with 0, any real token: what follows a row is never seen by it
-        ids, offsets = torch.cat([pack([s], max(map(len, seqs)))[0] for s in seqs]), [0] * len(seqs)  # (R, T)
-    starts = [o + len(s) - n - 1 for o, s, n in zip(offsets, seqs, lengths)]  # offset + len(prompt) - 1
+    ids, doc_start, prefix_start, row_of, starts = completion_rows([(prompts[p], t[:n]) for p, t, n in zip(prompt_of, tokens, lengths)],
+                                                                   packed, share)
     needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
-    for i, (a, n) in enumerate(zip(starts, lengths)):
-        needed[0 if packed else i, a : a + n] = True
-    logp = token_logprobs(model, to_device(ids, device), temperature, doc_start=to_device(doc_start, device) if packed else None, needed=needed)
-    logp = logp.expand(len(seqs), -1) if packed else logp  # (R, T - 1); packed: row i reads its own columns of the one row
-    index = to_device((torch.tensor(starts)[:, None] + torch.arange(max(lengths))).clamp(max=logp.shape[1] - 1), device)  # (R, N)
-    return logp.gather(1, index), ids.numel()
+    for r, a, n in zip(row_of, starts, lengths):
+        needed[r, a : a + n] = True
+    logp = token_logprobs(model, to_device(ids, device), temperature, needed=needed,
+                          **{k: to_device(t, device) for k, t in (("doc_start", doc_start), ("prefix_start", prefix_start)) if t is not None})
+    columns = (torch.tensor(starts)[:, None] + torch.arange(max(lengths))).clamp(max=logp.shape[1] - 1)  # (R, N)
+    return logp[to_device(torch.tensor(row_of)[:, None], device), to_device(columns, device)], ids.numel()  # (R, N)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -222,13 +219,22 @@ def completion_logprobs(model, prompts, gen, rows, temperature, packed=0):
 def micro_batches(rows, prompts, gen, args):
     """
     The training forwards of `rows` (R,): --micro-batch rows each, or with --micro-batch-tokens the
-    rows that fill one packed row of that many positions (first fit, longest first).
+    rows that fill one packed row of that many positions (first fit, longest first); with
+    --share-prompts a prompt's rows go together, as many as fit, their prompt counted once.
     """
     if not args.micro_batch_tokens:
         return rows.split(args.micro_batch)
-    lengths = (gen.mask[rows].sum(1) + torch.tensor([len(prompts[p]) for p in gen.prompt_rows[rows].tolist()],
-                                                    device=rows.device)).tolist()
-    return [rows[torch.tensor(b, device=rows.device)] for b in first_fit(lengths, args.micro_batch_tokens)]
+    lengths, prompt_of = gen.mask[rows].sum(1).tolist(), gen.prompt_rows[rows].tolist()
+    units, sizes = [], []  # the rows that go together, and the positions they fill: a row alone is its prompt + itself
+    for i in sorted(range(len(rows)), key=prompt_of.__getitem__) if args.share_prompts else range(len(rows)):
+        p, n = prompt_of[i], lengths[i]
+        if args.share_prompts and units and prompt_of[units[-1][0]] == p and sizes[-1] + n + 1 <= args.micro_batch_tokens:
+            units[-1].append(i)  # its prompt is there already: the row and its copy of the prompt's last token
+            sizes[-1] += n + 1
+        else:
+            units.append([i])
+            sizes.append(len(prompts[p]) + n)
+    return [rows[torch.tensor([i for u in b for i in units[u]], device=rows.device)] for b in first_fit(sizes, args.micro_batch_tokens)]
 
 
 def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
@@ -238,7 +244,7 @@ def frozen_logprobs(policy, prompts, gen, rows, args, autocast):
     with torch.no_grad(), autocast:
         for micro in distributed.lockstep(micros) if distributed.sharded(policy) else micros:
             lp, _ = completion_logprobs(policy, prompts, gen, FILLER if micro is None else micro, args.temperature,
-                                        args.micro_batch_tokens)  # (R, N')
+                                        args.micro_batch_tokens, args.share_prompts)  # (R, N')
             if micro is not None:  # None: an empty turn of a rank with fewer rows, for the sharded policy's collectives
                 out[micro, : lp.shape[1]] = lp
     return out
@@ -370,7 +376,7 @@ def update(model, optimizer, prompts, gen, advantages, keep, args, step, sampler
             for micro in distributed.lockstep(micro_batches(minibatch, prompts, host, args) if len(minibatch) else []):
                 with autocast:  # micro None: this rank has no rows (left) in this minibatch, but the sharded model's gathers
                     logp, numel = completion_logprobs(model, prompts, host, FILLER if micro is None else micro, args.temperature,
-                                                      args.micro_batch_tokens)  # (R, N)
+                                                      args.micro_batch_tokens, args.share_prompts)  # (R, N)
                 if micro is None:  # and gradient reductions need every rank: an empty turn
                     (logp.sum() * 0.0).backward()
                     continue

@@ -27,6 +27,9 @@ Packed rows (training): several documents end to end in one row, doc_start (B, T
 position the index where its document starts. A query then sees only keys of its own document, with
 the window and the sinks counted from that document's start: exactly what each document would see
 alone. Every forward can then have one shape, whatever the documents' lengths (naive, sdpa, flex).
+A document may also continue another one of its row, its prefix (prefix_start (B, T): where that
+prefix starts, or the position's own doc_start if none): it sees the prefix as if it came right
+before it, so G completions of one prompt hold the prompt once (GRPO's groups, model.pack_shared).
 
 Shapes: q (B, Hq, Tq, D); k, v (B, Hkv, Tk, D) with Hq a multiple of Hkv (grouped-query
 attention); the output is (B, Hq, Tq, D).
@@ -56,11 +59,21 @@ def visible(q_pos, k_pos, window, sinks):
     return mask
 
 
-def document_mask(doc_start, window, sinks):
-    """(B, T, T) boolean mask of packed rows: same document, and visible counted from its start."""
+def packed_positions(doc_start, prefix_start=None):
+    """(B, T) position ids of packed rows: counted from each document's start, after its prefix's length if it has one."""
+    pos = torch.arange(doc_start.shape[1], device=doc_start.device) - doc_start
+    if prefix_start is None:
+        return pos
+    lengths = torch.zeros_like(doc_start).scatter_add_(1, doc_start, torch.ones_like(doc_start))  # (B, T): the document starting there
+    return pos + torch.where(prefix_start != doc_start, lengths.gather(1, prefix_start), 0)
+
+
+def document_mask(doc_start, window, sinks, prefix_start=None):
+    """(B, T, T) boolean mask of packed rows: same document (or the query's prefix), and visible by position."""
     s_q, s_k = doc_start[:, :, None], doc_start[:, None, :]  # (B, T, 1), (B, 1, T)
-    pos = torch.arange(doc_start.shape[1], device=doc_start.device)
-    return (s_q == s_k) & visible(pos[:, None] - s_q, pos[None, :] - s_k, window, sinks)
+    related = (s_q == s_k) if prefix_start is None else (s_q == s_k) | (prefix_start[:, :, None] == s_k)
+    pos = packed_positions(doc_start, prefix_start)
+    return related & visible(pos[:, :, None], pos[:, None, :], window, sinks)
 
 
 def window_mask(Tq, Tk, window, sinks, device=None):
@@ -80,7 +93,7 @@ def group_queries(q, Hkv):
 # naive: the reference
 
 
-def naive_attention(q, k, v, window, sinks=0, doc_start=None):
+def naive_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None):
     B, Hq, Tq, D = q.shape
     Hkv, Tk = k.shape[1], k.shape[2]
     qg = group_queries(q, Hkv)  # (B, Hkv, G, Tq, D)
@@ -88,7 +101,7 @@ def naive_attention(q, k, v, window, sinks=0, doc_start=None):
     if doc_start is None:
         mask = window_mask(Tq, Tk, window, sinks, q.device)
     else:
-        mask = document_mask(doc_start, window, sinks)[:, None, None]  # (B, 1, 1, T, T)
+        mask = document_mask(doc_start, window, sinks, prefix_start)[:, None, None]  # (B, 1, 1, T, T)
     scores = scores.masked_fill(~mask, float("-inf"))
     # the reference softmax runs in at least float32 whatever the input dtype
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32)).to(q.dtype)
@@ -143,11 +156,11 @@ def chunked_attention(q, k, v, window, sinks=0, chunk_size=512):
 # sdpa: torch's fused kernels with a boolean mask
 
 
-def sdpa_attention(q, k, v, window, sinks=0, doc_start=None):
+def sdpa_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None):
     Tq, Tk = q.shape[2], k.shape[2]
     gqa = q.shape[1] != k.shape[1]
     if doc_start is not None:
-        mask = document_mask(doc_start, window, sinks)[:, None]  # (B, 1, T, T)
+        mask = document_mask(doc_start, window, sinks, prefix_start)[:, None]  # (B, 1, T, T)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
     if window is None or window >= Tk:
         if Tq == Tk:  # plain causal: lets SDPA pick flash attention
@@ -245,7 +258,7 @@ def flex_block_mask(Tq, Tk, window, sinks, device, block=FLEX_BLOCK):
                                     seq_lengths=(Tq, Tk))
 
 
-def flex_document_mask(doc_start, window, sinks, block=FLEX_BLOCK):
+def flex_document_mask(doc_start, window, sinks, prefix_start=None, block=FLEX_BLOCK):
     """
     flex's BlockMask of packed rows, doc_start (B, T) with T a multiple of the block, from block
     corners as flex_block_mask, row by row. Two blocks can hold a visible pair only if a document
@@ -253,13 +266,19 @@ def flex_document_mask(doc_start, window, sinks, block=FLEX_BLOCK):
     positions bound its documents) and their positions are near enough (inside a document, distances
     are position distances). They are full only inside one document and wholly inside the window.
     Sinks sit at every document's start: with sinks, blocks sharing a document stay partial
-    (correct, just less sparse). Built once per forward: every layer of that window reuses it.
+    (correct, just less sparse). A prefix (prefix_start, also growing along a row) adds the blocks
+    of the prefixes a query block's documents continue, near by position ids (a completion sits
+    far from its prompt in the row but right after it in positions); those pairs stay partial.
+    Built once per forward: every layer of that window reuses it.
     """
     from torch.nn.attention.flex_attention import BlockMask
     B, T = doc_start.shape
-    starts = doc_start.view(B, T // block, block)  # (B, blocks, block)
-    first, last = starts[:, :, 0], starts[:, :, -1]  # (B, blocks): the document start of each block's first and last position
-    q_first, q_last, k_first, k_last = first[:, :, None], last[:, :, None], first[:, None, :], last[:, None, :]
+
+    def corners(t):  # (B, T) growing along each row -> (B, Q, 1) and (B, 1, KV): each block's first and last value
+        t = t.view(B, T // block, block)  # (B, blocks, block)
+        return t[:, :, 0, None], t[:, :, -1, None], t[:, None, :, 0], t[:, None, :, -1]
+
+    q_first, q_last, k_first, k_last = corners(doc_start)
     start = torch.arange(0, T, block, device=doc_start.device)
     q0, q1, k0, k1 = start[:, None], start[:, None] + block - 1, start[None, :], start[None, :] + block - 1
     reach = T if window is None else window
@@ -269,11 +288,20 @@ def flex_document_mask(doc_start, window, sinks, block=FLEX_BLOCK):
     touched = (k_last >= q_first) & (q_last >= k_first) & near  # (B, Q, KV)
     one_document = (q_first == q_last) & (k_first == k_last) & (q_first == k_first)
     full = one_document & (k1 <= q0) & (k0 > q1 - reach)
-    partial = touched & ~full
+    if prefix_start is not None:
+        p_first, p_last, _, _ = corners(prefix_start)
+        pos = packed_positions(doc_start, prefix_start)  # (B, T)
+        lo, hi = pos.view(B, T // block, block).amin(-1), pos.view(B, T // block, block).amax(-1)  # (B, blocks): position id bounds
+        near_pos = (hi[:, :, None] >= lo[:, None, :]) & ((lo[:, :, None] - hi[:, None, :] < reach) | (lo[:, None, :] < sinks))
+        touched = touched | ((k_last >= p_first) & (p_last >= k_first) & near_pos)
 
     def mask_mod(b, h, q_idx, kv_idx):
         s_q, s_k = doc_start[b, q_idx], doc_start[b, kv_idx]
-        return (s_q == s_k) & visible(q_idx - s_q, kv_idx - s_k, window, sinks)
+        if prefix_start is None:
+            return (s_q == s_k) & visible(q_idx - s_q, kv_idx - s_k, window, sinks)
+        return ((s_q == s_k) | (prefix_start[b, q_idx] == s_k)) & visible(pos[b, q_idx], pos[b, kv_idx], window, sinks)
+
+    partial = touched & ~full
 
     def as_indices(blocks):  # (B, Q, KV) bool -> the count per query block, and the KV block indices listed first
         counts = blocks.sum(-1, dtype=torch.int32)  # (B, Q)
@@ -283,19 +311,20 @@ def flex_document_mask(doc_start, window, sinks, block=FLEX_BLOCK):
     return BlockMask.from_kv_blocks(*as_indices(partial), *as_indices(full), BLOCK_SIZE=block, mask_mod=mask_mod, seq_lengths=(T, T))
 
 
-_document_masks = {}  # (window, sinks) -> (doc_start, its block mask): the last forward's, for its other layers
+_document_masks = {}  # (window, sinks) -> (doc_start, prefix_start, their block mask): the last forward's, for its other layers
 
 
-def cached_document_mask(doc_start, window, sinks, pad):
+def cached_document_mask(doc_start, prefix_start, window, sinks, pad):
     held = _document_masks.get((window, sinks))
-    if held is None or held[0] is not doc_start:
-        padded = F.pad(doc_start, (0, pad), value=doc_start.shape[1]) if pad else doc_start  # the padding: one more document
-        held = _document_masks[(window, sinks)] = (doc_start, flex_document_mask(padded.contiguous(), window, sinks))
-    return held[1]
+    if held is None or held[0] is not doc_start or held[1] is not prefix_start:
+        # the padding: one more document, with no prefix
+        padded = [F.pad(t, (0, pad), value=doc_start.shape[1]).contiguous() if pad else t for t in (doc_start, prefix_start) if t is not None]
+        held = _document_masks[(window, sinks)] = (doc_start, prefix_start, flex_document_mask(padded[0], window, sinks, *padded[1:]))
+    return held[2]
 
 
 @torch.compiler.disable  # its own compiled region, static shapes per bucket, also inside compiled blocks
-def flex_attention(q, k, v, window, sinks=0, doc_start=None, bucket=FLEX_BLOCK):
+def flex_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None, bucket=FLEX_BLOCK):
     Tq, Tk = q.shape[2], k.shape[2]
     pad = bucket_length(Tk, bucket) - Tk
     if q.device.type == "cpu":  # what torch's CPU kernel lacks: say so before compiling anything
@@ -312,7 +341,7 @@ def flex_attention(q, k, v, window, sinks=0, doc_start=None, bucket=FLEX_BLOCK):
     if doc_start is None:
         block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
     else:
-        block_mask = cached_document_mask(doc_start, window, sinks, pad)
+        block_mask = cached_document_mask(doc_start, prefix_start, window, sinks, pad)
     with torch._dynamo.config.patch(**recompile_budget()), warnings.catch_warnings():
         # torch's own sign that flex is about to run unfused (no compiler): make it an error too
         warnings.filterwarnings("error", message=".*without torch.compile", category=UserWarning)
@@ -349,8 +378,8 @@ def pick_impl(q, k, window, packed=False):
     return "chunked"
 
 
-def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto", doc_start=None):
-    """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq; doc_start (B, T) for packed rows -> (B, Hq, Tq, D)."""
+def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto", doc_start=None, prefix_start=None):
+    """q (B, Hq, Tq, D), k and v (B, Hkv, Tk, D) with Tk >= Tq; doc_start (and prefix_start) (B, T) for packed rows -> (B, Hq, Tq, D)."""
     check_window(window, sinks)
     if q.dim() != 4 or k.dim() != 4 or k.shape != v.shape or (q.shape[0], q.shape[3]) != (k.shape[0], k.shape[3]):
         raise ValueError(f"expected q (B, Hq, Tq, D) and k, v (B, Hkv, Tk, D); got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -364,14 +393,17 @@ def sliding_window_attention(q, k, v, window=None, sinks=0, impl="auto", doc_sta
                              f"k {tuple(k.shape)}, doc_start {tuple(doc_start.shape)}")
         if impl == "chunked":
             raise ValueError("impl='chunked' does not take packed rows (doc_start): use 'naive', 'sdpa' or 'flex'")
+    if prefix_start is not None and (doc_start is None or prefix_start.shape != doc_start.shape):
+        raise ValueError(f"prefix_start needs doc_start of its shape; got {tuple(prefix_start.shape)} and "
+                         f"{None if doc_start is None else tuple(doc_start.shape)}")
     if impl == "auto":
         impl = pick_impl(q, k, window, packed=doc_start is not None)
     if impl == "naive":
-        return naive_attention(q, k, v, window, sinks, doc_start)
+        return naive_attention(q, k, v, window, sinks, doc_start, prefix_start)
     if impl == "chunked":
         return chunked_attention(q, k, v, window, sinks)
     if impl == "sdpa":
-        return sdpa_attention(q, k, v, window, sinks, doc_start)
+        return sdpa_attention(q, k, v, window, sinks, doc_start, prefix_start)
     if impl == "flex":
-        return flex_attention(q, k, v, window, sinks, doc_start)
+        return flex_attention(q, k, v, window, sinks, doc_start, prefix_start)
     raise ValueError(f"unknown attention impl {impl!r}; choose one of {IMPLS}")

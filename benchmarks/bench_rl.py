@@ -11,6 +11,8 @@ reward per sample (so no group is skipped and every row is trained on), full att
     python benchmarks/bench_rl.py --tiny      # a tiny config, on the CPU too: checks the script runs
     python benchmarks/bench_rl.py --compile --no-checkpointing --windows none --decode auto,bmm,auto,bmm --steps 3
         # decode attentions A/B in one process, each twice: the generation time has varied between processes
+    python benchmarks/bench_rl.py --compile --no-checkpointing --windows none,256 --share-prompts off,on,off,on --steps 2
+        # training forwards holding each prompt once (rl.py --share-prompts) beside a prompt per row, in one process
 
 --long-tail is reasoning far past the window: prompts of 64-512 random tokens, and each response's
 length drawn from a long-tailed (log-normal) distribution capped at --new-tokens, most short and a
@@ -58,6 +60,8 @@ parser.add_argument("--decode", default="auto",
                          "to time it again): auto (generate.decode_attention: the triton kernel on a GPU), bmm (two batched "
                          "products, decode_attention_bmm), sdpa (torch's SDPA, the reference); eager decode uses SDPA either way")
 parser.add_argument("--sdpa-decode", action="store_true", help=argparse.SUPPRESS)  # the old name of --decode sdpa
+parser.add_argument("--share-prompts", default="off", help="rl.py --share-prompts for each timed row, comma-separated off/on "
+                    "(both in one process: off,on): each training forward holds a prompt once for its rows")
 parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
@@ -70,9 +74,11 @@ if args.live_bucket:  # decode reads a full-length cache's first slots in steps 
 DECODE = {"auto": generate.decode_attention, "bmm": generate.decode_attention_bmm, "sdpa": generate.decode_attention_sdpa}
 if args.sdpa_decode:
     args.decode = "sdpa"
-decodes = args.decode.split(",")
+decodes, shares = args.decode.split(","), args.share_prompts.split(",")
 if not set(decodes) <= set(DECODE):
     raise SystemExit(f"error: --decode takes {', '.join(DECODE)}, got {args.decode}")
+if not set(shares) <= {"off", "on"}:
+    raise SystemExit(f"error: --share-prompts takes off, on or both (off,on), got {args.share_prompts}")
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
@@ -113,8 +119,8 @@ def random_reward(text, gold):
     return rewards.random()  # rewards of a group never all equal: every row is trained on
 
 
-def grpo_args(prompts, new_tokens):
-    return rl.get_args(["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
+def grpo_args(prompts, new_tokens, share):
+    return rl.get_args(["--share-prompts"] * (share == "on") + ["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
                         "--micro-batch", str(args.micro_batch), "--micro-batch-tokens", str(args.micro_batch_tokens),
                         "--rollout-slots", str(args.rollout_slots),
                         "--device", device, "--out", os.path.join(scratch, "rl.pt")]
@@ -147,7 +153,7 @@ step_seed = 0
 
 
 rows = []
-for window, decode in [(window, decode) for window in args.windows.split(",") for decode in decodes]:
+for window, decode, share in [(window, decode, share) for window in args.windows.split(",") for decode in decodes for share in shares]:
     w = None if window == "none" else int(window)
     generate.decode_attention = DECODE[decode]  # KVCache.attend looks it up at each call; the compiled step guards on it
     for m in (model, sampler):
@@ -155,7 +161,7 @@ for window, decode in [(window, decode) for window in args.windows.split(",") fo
     # warm-up, a step of the same shape: kernels, cuBLAS handles, AdamW's state, compilation, the CUDA-graph decode path
     step_seed += 1000
     rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
-                 grpo_args(args.prompts, args.new_tokens), random_reward, 0, sampler)
+                 grpo_args(args.prompts, args.new_tokens, share), random_reward, 0, sampler)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     torch._logging.set_logs(recompiles=True)  # past the warm-up, any recompilation is printed with the guard that failed
@@ -163,7 +169,7 @@ for window, decode in [(window, decode) for window in args.windows.split(",") fo
     for step in range(args.steps):
         step_seed += 1000
         m = rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
-                         grpo_args(args.prompts, args.new_tokens), random_reward, step + 1, sampler)
+                         grpo_args(args.prompts, args.new_tokens, share), random_reward, step + 1, sampler)
         assert (args.long_tail or m["len_mean"] == args.new_tokens) and m["kept_share"] == 1.0 and m["updates"] == 1, m
         m["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
         if args.long_tail or args.steps > 1:
@@ -175,7 +181,8 @@ for window, decode in [(window, decode) for window in args.windows.split(",") fo
     torch._logging.set_logs(recompiles=False)
     mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
     mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-    name = ("full attention" if w is None else f"SWA W={w}") + (f", {decode} decode" if decodes != ["auto"] else "")
+    name = (("full attention" if w is None else f"SWA W={w}") + (f", {decode} decode" if decodes != ["auto"] else "")
+            + {"on": ", shared prompts", "off": ", prompt per row" if shares != ["off"] else ""}[share])
     rows.append((name, mean, sum(t["gen_tokens_per_s"] * t["gen_s"] for t in timed) / sum(t["gen_s"] for t in timed), mem))
     print(f"  {name:16s} generation {mean['gen_s']:6.2f} s  log-prob forward {mean['fwd_s']:6.2f} s  update {mean['update_s']:6.2f} s"
           f"  step {mean['sec']:6.2f} s  peak {mem:.1f} GiB  |logp diff| {mean['logp_diff']:.2e}")

@@ -33,6 +33,7 @@ p.add_argument("--new-tokens", type=int, default=512)
 p.add_argument("--micro-batch", type=int, default=16)
 p.add_argument("--window", default="none", help="an int, or none for full attention")
 p.add_argument("--compile", action="store_true")
+p.add_argument("--share-prompts", action="store_true", help="rl.py --share-prompts: each training forward holds a prompt once")
 p.add_argument("--top", type=int, default=10)
 p.add_argument("--tiny", action="store_true")
 p.add_argument("--out", default=None, help="also write the tables to this Markdown file")
@@ -67,7 +68,7 @@ if args.compile and sampler is not model:
 scratch = tempfile.mkdtemp()
 grpo = rl.get_args(["--prompts-per-step", str(args.prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(args.new_tokens),
                     "--micro-batch", str(args.micro_batch), "--device", device, "--out", os.path.join(scratch, "rl.pt")]
-                   + ["--compile"] * args.compile)
+                   + ["--compile"] * args.compile + ["--share-prompts"] * args.share_prompts)
 
 
 class NoTokenizer:
@@ -111,7 +112,7 @@ def busy_ms(trace_file):
 for _, run in phases(0):  # warm-up: compilation, CUDA graphs, AdamW's state
     run()
 say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version__}, {'tiny' if args.tiny else 'qwen2.5-1.5b'}, "
-    f"window {args.window}, {'compiled' if args.compile else 'eager'}: {args.prompts} prompts x {args.group_size} samples, "
+    f"window {args.window}, {'compiled' if args.compile else 'eager'}{', shared prompts' if args.share_prompts else ''}: {args.prompts} prompts x {args.group_size} samples, "
     f"prompt {args.prompt_len}, {args.new_tokens} new tokens, micro-batch {args.micro_batch}")
 
 

@@ -13,7 +13,8 @@ import torch
 
 from checkpoint import export_hf
 from generate import generate
-from model import Config, Model, compile_for_training, fuse_projections, pack, token_logprobs
+from model import Config, Model, completion_rows, compile_for_training, fuse_projections, pack, pack_shared, token_logprobs
+from swa_attention import packed_positions
 
 transformers = pytest.importorskip("transformers")
 
@@ -356,6 +357,45 @@ def test_packed_rows_equal_each_sequence_alone(impl):
         torch.testing.assert_close(g, p.grad, rtol=0, atol=1e-12, msg=name)
     with pytest.raises(ValueError, match="do not fit a packed row of 32"):
         pack(seqs, 32)
+
+
+def test_pack_shared_by_hand():
+    """Each prompt once but its last token, each completion behind a copy of that token, continuing the prompt."""
+    ids, doc_start, prefix_start, offsets = pack_shared([([7, 8, 9], [[1, 2], [3]]), ([5], [[6, 6]])], 16, pad_id=0)
+    assert ids[0].tolist() == [7, 8, 9, 1, 2, 9, 3, 5, 6, 6, 0, 0, 0, 0, 0, 0] and offsets == [2, 5, 7]
+    assert doc_start[0].tolist() == [0, 0, 2, 2, 2, 5, 5, 7, 7, 7] + [10] * 6
+    assert prefix_start[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 7, 7, 7] + [10] * 6  # a one-token prompt leaves no prefix
+    assert packed_positions(doc_start, prefix_start)[0].tolist() == [0, 1, 2, 3, 4, 2, 3, 0, 1, 2] + list(range(6))
+    with pytest.raises(ValueError, match="2 groups of 10 tokens .* do not fit a packed row of 9"):
+        pack_shared([([7, 8, 9], [[1, 2], [3]]), ([5], [[6, 6]])], 9)
+
+
+@pytest.mark.parametrize("impl", ["naive", "sdpa"])
+def test_shared_prompts_equal_each_sequence_alone(impl):
+    """pack_shared + token_logprobs(prefix_start=...): every completion's log-probs, its first token's
+    included, and their gradients equal those of prompt + completion run alone (float64), under a
+    window with a sink and a full layer; completion_rows gives the same one row per prompt."""
+    model = packed_model(torch.float64)
+    model.impl = impl
+    g = torch.Generator().manual_seed(3)
+    draw = lambda n: torch.randint(0, 97, (n,), generator=g).tolist()  # noqa: E731
+    groups = [(draw(9), [draw(n) for n in (4, 12, 1)]), (draw(1), [draw(5), draw(8)]), (draw(14), [draw(3)])]
+    ids, doc_start, prefix_start, offsets = pack_shared(groups, 96)
+    logp = token_logprobs(model, ids, temperature=0.8, doc_start=doc_start, prefix_start=prefix_start)[0]  # (95,)
+    completions = [c for _, cs in groups for c in cs]
+    shared = torch.cat([logp[o : o + len(c)] for o, c in zip(offsets, completions)])
+    shared.sum().backward()
+    shared_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    pairs = [(p, c) for p, cs in groups for c in cs]
+    alone = torch.cat([token_logprobs(model, torch.tensor([p + c]), temperature=0.8)[0, len(p) - 1 :] for p, c in pairs])
+    alone.sum().backward()
+    torch.testing.assert_close(shared, alone, rtol=0, atol=1e-12)
+    for (name, p), grad in zip(model.named_parameters(), shared_grads):  # a prompt position's gradient is G completions' sum,
+        torch.testing.assert_close(grad, p.grad, rtol=0, atol=1e-6, msg=name)  # rounded once by RMSNorm's float32, not G times
+    rows, _, _, row_of, starts = completion_rows(pairs[::-1], share=True)  # one row per prompt, whatever the pairs' order
+    assert rows.shape == (3, 8 + 5 + 13 + 2) and row_of == [0, 1, 1, 2, 2, 2]  # the widest: the first prompt's
+    assert [rows[r, s + 1 : s + 1 + len(c)].tolist() for r, s, (_, c) in zip(row_of, starts, pairs[::-1])] == [c for _, c in pairs[::-1]]
 
 
 @pytest.mark.parametrize("layout", ["padded", "packed", "bucketed"])

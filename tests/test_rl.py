@@ -93,12 +93,15 @@ def test_sampling_logprobs_equal_the_training_forward(layout):
     model = tiny_model(layout, seed=2)  # swa: window 5, far shorter than prompt + 32 new tokens
     prompts = prompts_of([4, 11, 7], seed=2)
     gen = generate(model, prompts, 32, EOS, group_size=3, temperature=0.7, seed=1)
-    for rows in (torch.arange(9), torch.tensor([7, 0, 4])):  # every row; and a micro-batch of mixed prompt lengths
-        with torch.no_grad():
-            logp, _ = rl.completion_logprobs(model, prompts, gen, rows, 0.7)
-        mask = gen.mask[rows, : logp.shape[1]]
-        assert mask.sum() > 3 * 9 and torch.equal(mask.any(0), torch.ones(logp.shape[1], dtype=torch.bool))
-        torch.testing.assert_close(logp[mask], gen.logprobs[rows, : logp.shape[1]][mask], rtol=0, atol=1e-5)
+    # every row; a micro-batch of mixed prompt lengths, two rows of one prompt apart: each padded, packed (one row of 512),
+    # their prompts held once (one row per prompt), or both
+    for rows in (torch.arange(9), torch.tensor([7, 0, 4, 2, 8])):
+        for packed, share in ((0, False), (512, False), (0, True), (512, True)):
+            with torch.no_grad():
+                logp, _ = rl.completion_logprobs(model, prompts, gen, rows, 0.7, packed, share)
+            mask = gen.mask[rows, : logp.shape[1]]
+            assert mask.sum() > 3 * len(rows) and torch.equal(mask.any(0), torch.ones(logp.shape[1], dtype=torch.bool))
+            torch.testing.assert_close(logp[mask], gen.logprobs[rows, : logp.shape[1]][mask], rtol=0, atol=1e-5)
 
 
 def test_policy_loss_clipped_objective_by_hand():
@@ -156,12 +159,15 @@ def test_tis_applies_to_a_bf16_sampler_only(toy_tokenizer):
     assert set(with_tis["logp_diff_by_pos"]) == {"0-256"} and with_tis["logp_diff_by_pos"]["0-256"] == pytest.approx(with_tis["logp_diff"])
 
 
+@pytest.mark.parametrize("layout", [("--micro-batch-tokens", "128"), ("--micro-batch", "5", "--share-prompts"),
+                                    ("--micro-batch-tokens", "128", "--share-prompts")], ids=["packed", "shared", "shared-packed"])
 @pytest.mark.parametrize("extra", [(), ("--ppo-epochs", "2", "--kl-beta", "0.05")], ids=["on-policy", "reused-and-kl"])
-def test_packed_micro_batches_give_the_same_update(toy_tokenizer, extra):
-    """--micro-batch-tokens packs rows end to end (model.pack): the same log-probs, loss and update
-    as padded rows; reused samples and the KL reference go through the same packed forwards."""
+def test_packed_micro_batches_give_the_same_update(toy_tokenizer, layout, extra):
+    """--micro-batch-tokens packs rows end to end (model.pack), --share-prompts holds each prompt once
+    for its rows (model.pack_shared; micro-batches of 5 rows split groups of 4): the same log-probs,
+    loss and update as padded rows; reused samples and the KL reference go through the same forwards."""
     rows_model, (by_rows,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch", "5", *extra), 1)
-    packed_model, (packed,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch-tokens", "128", *extra), 1)
+    packed_model, (packed,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", *layout, *extra), 1)
     for a, b in zip(rows_model.parameters(), packed_model.parameters()):  # Adam's first step is ~lr x sign(gradient):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)  # float32 rounding stays far below lr = 3e-3
     assert by_rows["loss"] == pytest.approx(packed["loss"], abs=1e-6)
@@ -173,10 +179,16 @@ def test_micro_batches_fill_packed_rows():
     lengths = [3, 9, 1, 7, 7, 2, 12, 5]  # + a 2-token prompt each: 5, 11, 3, 9, 9, 4, 14, 7 = 62 positions
     gen = SimpleNamespace(mask=torch.tensor([[j < n for j in range(12)] for n in lengths]), prompt_rows=torch.zeros(8, dtype=torch.long))
     prompts = [[0, 1]]  # every row: a 2-token prompt
-    batches = rl.micro_batches(torch.arange(8), prompts, gen, SimpleNamespace(micro_batch=16, micro_batch_tokens=20))
+    batches = rl.micro_batches(torch.arange(8), prompts, gen, SimpleNamespace(micro_batch=16, micro_batch_tokens=20, share_prompts=False))
     assert sorted(torch.cat(batches).tolist()) == list(range(8))  # every row once
     # first fit, longest first, by hand: [14, 5], [11, 9], [9, 7, 4], [3]
     assert [b.tolist() for b in batches] == [[6, 0], [1, 3], [4, 7, 5], [2]]
+    # --share-prompts: rows 0-3 of prompt [0, 1], 4-7 of [0, 1, 2]; a unit is its prompt + its first row, + (row + 1) for each
+    # further row that fits 20: 2 + 3, + 10, + 2 = 17 (row 3 would make 25); 2 + 7 = 9; 3 + 7, + 3 = 13; 3 + 12 = 15; 3 + 5 = 8
+    gen.prompt_rows = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    shared = rl.micro_batches(torch.arange(8), [[0, 1], [0, 1, 2]], gen, SimpleNamespace(micro_batch=16, micro_batch_tokens=20, share_prompts=True))
+    # units [0, 1, 2] (17), [3] (9), [4, 5] (13), [6] (15), [7] (8); first fit, largest first: [17], [15], [13], [9, 8]
+    assert [b.tolist() for b in shared] == [[0, 1, 2], [6], [4, 5], [3, 7]]
 
 
 # ----------------------------------------------------------------------------------------------

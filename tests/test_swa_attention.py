@@ -279,9 +279,9 @@ def test_flex_packed_rows_on_cpu():
                 torch.testing.assert_close(out.double(), ref, rtol=0, atol=1e-5, msg=f"{lengths} W={window} S={sinks}")
     assert not [w for w in caught if "without torch.compile" in str(w.message)]
     assert compiled_graphs() - before <= len(cases) * 2  # buckets 640 and 768 (the last layout), each window once
-    mask = swa_attention._document_masks[(1, 0)][1]
+    mask = swa_attention._document_masks[(1, 0)][2]
     sliding_window_attention(q, k, v, 1, 0, impl="flex", doc_start=doc_start)  # the same forward's next layer
-    assert swa_attention._document_masks[(1, 0)][1] is mask
+    assert swa_attention._document_masks[(1, 0)][2] is mask
 
 
 def test_packed_rows_bad_input():
@@ -292,3 +292,105 @@ def test_packed_rows_bad_input():
         sliding_window_attention(q, k, v, 4, doc_start=doc_start[:, :7])
     with pytest.raises(ValueError, match="packed rows need as many queries as keys"):
         sliding_window_attention(q[:, :, 2:], k, v, 4, doc_start=doc_start)
+
+
+# ----------------------------------------------------------------------------------------------
+# prefixes: G completions of one prompt in one row, the prompt held once (model.pack_shared)
+
+
+def shared_layout(groups):
+    """groups: (prompt length, completion lengths). q, k, v (float64) of each whole sequence (prompt + completion, the
+    prompt's values the same in every sequence), and the packed row: the prompt but its last position once, then each
+    completion as [the prompt's last position] + completion -> sequences [(q, k, v) (1, H, n, D)], the row's q, k, v,
+    doc_start, prefix_start, and per sequence the row's index of each of its positions from the prompt's last on."""
+    g = torch.Generator().manual_seed(len(groups))
+    make = lambda H, n: torch.randn(1, H, n, 16, generator=g, dtype=torch.float64)  # noqa: E731
+    sequences, row, doc_start, prefix_start, where = [], [], [], [], []
+    for p, lengths in groups:
+        prompt = [make(H, p) for H in (4, 2, 2)]
+        start = len(doc_start)
+        row.append([t[:, :, : p - 1] for t in prompt])
+        doc_start += [start] * (p - 1)
+        prefix_start += [start] * (p - 1)
+        for n in lengths:
+            seq = [torch.cat([t, make(t.shape[1], n)], dim=2) for t in prompt]
+            sequences.append(seq)
+            o = len(doc_start)
+            where.append(list(range(o, o + n + 1)))
+            row.append([t[:, :, p - 1 :] for t in seq])
+            doc_start += [o] * (n + 1)
+            prefix_start += [start if p > 1 else o] * (n + 1)
+    q, k, v = (torch.cat([part[i] for part in row], dim=2) for i in range(3))
+    return sequences, q, k, v, torch.tensor([doc_start]), torch.tensor([prefix_start]), where
+
+
+GROUPS = [[(5, [3, 1, 6]), (1, [2, 4]), (4, [5])], [(9, [2, 7, 1, 3])]]  # a one-position prompt: no prefix left
+
+
+@pytest.mark.parametrize("groups", GROUPS)
+@pytest.mark.parametrize("window,sinks", [(None, 0), (4, 0), (3, 2), (1, 0), (6, 1)])
+def test_prefix_rows_match_each_sequence_alone(groups, window, sinks):
+    """Each completion sees its prompt as if it came right before it, and no other completion: its
+    positions equal the float64 loop over prompt + completion alone; the prompt's positions too."""
+    sequences, q, k, v, doc_start, prefix_start, where = shared_layout(groups)
+    assert swa_attention.packed_positions(doc_start, prefix_start)[0, where[0]].tolist() == list(range(groups[0][0] - 1, groups[0][0] + groups[0][1][0]))
+    for impl in ("naive", "sdpa", "auto"):
+        out = sliding_window_attention(q, k, v, window, sinks, impl=impl, doc_start=doc_start, prefix_start=prefix_start)
+        for seq, at in zip(sequences, where):
+            ref = loop_reference(*seq, window, sinks)  # (1, 4, p + n, D)
+            torch.testing.assert_close(out[:, :, at], ref[:, :, -len(at) :], rtol=1e-10, atol=1e-10, msg=f"impl={impl}")
+            prompt_part = [i for i in range(doc_start.shape[1]) if doc_start[0, i] == prefix_start[0, at[0]] != at[0]]
+            torch.testing.assert_close(out[:, :, prompt_part], ref[:, :, : len(prompt_part)], rtol=1e-10, atol=1e-10)
+
+
+def test_flex_prefix_rows_on_cpu():
+    """flex with prefixes (forward, CPU, float32): blocks cut across prompts and completions, the row
+    padded to its bucket. It matches each sequence alone, and its block mask lists every block
+    holding a visible pair, all of whose pairs are visible when it is listed as full."""
+    from torch.nn.attention.flex_attention import create_block_mask
+    layouts = [[(130, [200, 3, 60]), (1, [140]), (40, [90, 90])], [(300, [129, 127, 256])]]
+    for groups in layouts:
+        sequences, q, k, v, doc_start, prefix_start, where = shared_layout(groups)
+        for window, sinks in [(None, 0), (200, 0), (64, 3), (1, 0)]:
+            out = sliding_window_attention(*(t.float() for t in (q, k, v)), window, sinks, impl="flex", doc_start=doc_start,
+                                           prefix_start=prefix_start)
+            for seq, at in zip(sequences, where):
+                torch.testing.assert_close(out[:, :, at].double(), naive_attention(*seq, window, sinks)[:, :, -len(at) :],
+                                           rtol=0, atol=1e-5, msg=f"W={window} S={sinks}")
+            T = bucket_length(doc_start.shape[1])
+            padded = [torch.nn.functional.pad(t, (0, T - t.shape[1]), value=doc_start.shape[1]) for t in (doc_start, prefix_start)]
+            got = swa_attention.flex_document_mask(*padded[:1], window, sinks, padded[1])
+            dense = swa_attention.document_mask(*padded[:1], window, sinks, padded[1])[0]  # (T, T)
+            ref = create_block_mask(lambda b, h, i, j: dense[i, j], None, None, T, T, device="cpu", _compile=False)
+            def listed(counts, indices):  # noqa: E306 -- per query block, the set of KV blocks listed
+                return [set(indices[0, 0, i, :n].tolist()) for i, n in enumerate(counts[0, 0].tolist())]
+            for i, (partial, full, want_partial, want_full) in enumerate(zip(
+                    listed(got.kv_num_blocks, got.kv_indices), listed(got.full_kv_num_blocks, got.full_kv_indices),
+                    listed(ref.kv_num_blocks, ref.kv_indices), listed(ref.full_kv_num_blocks, ref.full_kv_indices))):
+                assert want_partial | want_full <= partial | full and full <= want_full and not partial & full
+            blocks = T // FLEX_BLOCK
+            assert sum(map(len, listed(got.kv_num_blocks, got.kv_indices))) < blocks * (blocks + 1) // 2  # sparser than causal
+
+
+def test_prefix_bad_input():
+    _, q, k, v, doc_start, prefix_start, _ = shared_layout(GROUPS[1])
+    with pytest.raises(ValueError, match="prefix_start needs doc_start of its shape"):
+        sliding_window_attention(q, k, v, 4, prefix_start=prefix_start)
+    with pytest.raises(ValueError, match="prefix_start needs doc_start of its shape"):
+        sliding_window_attention(q, k, v, 4, doc_start=doc_start, prefix_start=prefix_start[:, :5])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="flex's backward runs on CUDA only")
+def test_flex_prefix_rows_backward_on_gpu():
+    """Training through flex with prefixes (CUDA, float32): outputs and q, k, v gradients equal the float64 naive path's."""
+    sequences, q, k, v, doc_start, prefix_start, where = shared_layout([(130, [200, 3, 60]), (1, [140]), (40, [90, 90])])
+    weights = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))  # a loss that tells positions apart
+    for window, sinks in [(None, 0), (64, 3)]:
+        grads = []
+        for impl, dtype, device in (("naive", torch.float64, "cpu"), ("flex", torch.float32, "cuda")):
+            qkv = [t.to(device, dtype).requires_grad_() for t in (q, k, v)]
+            out = sliding_window_attention(*qkv, window, sinks, impl=impl, doc_start=doc_start.to(device), prefix_start=prefix_start.to(device))
+            (out * weights.to(device, dtype)).sum().backward()
+            grads.append([out.detach().double().cpu()] + [t.grad.double().cpu() for t in qkv])
+        for name, a, b in zip(("out", "dq", "dk", "dv"), *grads):
+            torch.testing.assert_close(b, a, rtol=0, atol=2e-4, msg=f"{name} W={window} S={sinks}")

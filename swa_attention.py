@@ -337,7 +337,8 @@ def flex_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None, 
         raise ValueError(f"impl='flex' needs a CUDA or CPU device; got tensors on {q.device.type} (use 'chunked' or 'sdpa')")
     # zeros at the end: (B, H, T + pad, D), contiguous whatever came in (compiled flex specialises on
     # strides too: a padded and an unpadded call of one bucket would otherwise compile twice)
-    q, k, v = ((F.pad(t, (0, 0, 0, pad)) if pad else t).contiguous() for t in (q, k, v))
+    dtype = autocast_dtype(q) or q.dtype
+    q, k, v = ((F.pad(t, (0, 0, 0, pad)) if pad else t).to(dtype).contiguous() for t in (q, k, v))
     if doc_start is None:
         block_mask = flex_block_mask(Tq + pad, Tk + pad, window, sinks, str(q.device))
     else:
@@ -358,6 +359,14 @@ def flex_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None, 
 # the one entry point
 
 
+def autocast_dtype(q):
+    """The half-precision dtype autocast runs attention in on q's device, or None. SDPA follows autocast by itself; flex
+    does not (its inputs stay as they come: float32 under bf16 autocast, as rotary embedding leaves them), so flex_attention casts."""
+    if q.device.type == "cuda" and torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") in (torch.bfloat16, torch.float16):
+        return torch.get_autocast_dtype("cuda")
+    return None
+
+
 def pick_impl(q, k, window, packed=False):
     """
     auto: packed rows are flex on CUDA in half precision (it skips the blocks between documents),
@@ -366,7 +375,8 @@ def pick_impl(q, k, window, packed=False):
     an H100); otherwise SDPA with a mask is fastest while the T x T mask is small, then the
     chunked loop takes over to keep memory O(T * W).
     """
-    flex_fits = q.device.type == "cuda" and q.dtype in (torch.bfloat16, torch.float16) and q.shape[2] >= 128
+    half = q.dtype in (torch.bfloat16, torch.float16) or autocast_dtype(q) is not None  # autocast: what SDPA and flex will run in
+    flex_fits = q.device.type == "cuda" and half and q.shape[2] >= 128
     if packed:
         return "flex" if flex_fits else "sdpa"
     if window is None or window >= k.shape[2]:

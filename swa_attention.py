@@ -369,19 +369,21 @@ def autocast_dtype(q):
 
 def pick_impl(q, k, window, packed=False):
     """
-    auto: packed rows are flex on CUDA in half precision (it skips the blocks between documents),
-    SDPA with their mask elsewhere. Full causal attention is SDPA's flash kernel everywhere. A window on CUDA in half
+    auto: packed rows are flex on CUDA in half precision or under half-precision autocast (it skips
+    the blocks between documents, where SDPA's mask spans the whole row: 3.70 against 4.00 s of a
+    GRPO step's training with --share-prompts on an H200, BENCHMARKS.md), SDPA with their mask
+    elsewhere. Full causal attention is SDPA's flash kernel everywhere. A window on CUDA in half
     precision is flex (it skips masked blocks: O(T*W) compute, ~5x full causal at T=64k, W=4k on
     an H100); otherwise SDPA with a mask is fastest while the T x T mask is small, then the
-    chunked loop takes over to keep memory O(T * W).
+    chunked loop takes over to keep memory O(T * W). (Under autocast, rows of 640 with W=256 ran
+    their training forward in 1.01 s with SDPA's mask, 1.25 s with flex: a window there stays SDPA.)
     """
-    half = q.dtype in (torch.bfloat16, torch.float16) or autocast_dtype(q) is not None  # autocast: what SDPA and flex will run in
-    flex_fits = q.device.type == "cuda" and half and q.shape[2] >= 128
+    on_gpu, half = q.device.type == "cuda" and q.shape[2] >= 128, q.dtype in (torch.bfloat16, torch.float16)
     if packed:
-        return "flex" if flex_fits else "sdpa"
+        return "flex" if on_gpu and (half or autocast_dtype(q) is not None) else "sdpa"
     if window is None or window >= k.shape[2]:
         return "sdpa"
-    if flex_fits:
+    if on_gpu and half:
         return "flex"  # (flex's short-query decoding kernels do not cover every shape and dtype)
     if q.shape[2] * k.shape[2] <= 4096 * 4096:
         return "sdpa"

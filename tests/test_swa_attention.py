@@ -1,4 +1,5 @@
 """The attention implementations agree with an independent float64 loop, and with each other."""
+import itertools
 import math
 import warnings
 
@@ -381,24 +382,27 @@ def test_prefix_bad_input():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="flex's backward runs on CUDA only")
-def test_flex_prefix_rows_backward_on_gpu():
-    """Training through flex with prefixes (CUDA, float32): outputs and q, k, v gradients equal the float64 naive path's."""
-    sequences, q, k, v, doc_start, prefix_start, where = shared_layout([(130, [200, 3, 60]), (1, [140]), (40, [90, 90])])
-    weights = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))  # a loss that tells positions apart
-    for window, sinks in [(None, 0), (64, 3)]:
+def test_flex_packed_rows_backward_on_gpu():
+    """Training through flex on packed rows, with and without prefixes (CUDA, float32): outputs and q, k, v
+    gradients equal the float64 naive path's; under bf16 autocast, float32 inputs run flex in bf16."""
+    _, q, k, v, doc_start, prefix_start, _ = shared_layout([(130, [200, 3, 60]), (1, [140]), (40, [90, 90])])
+    layouts = [(q, k, v, doc_start, prefix_start), (*packed([100, 300, 7, 217, 129]), None)]
+    for (q, k, v, doc_start, prefix_start), (window, sinks) in itertools.product(layouts, [(None, 0), (64, 3)]):
+        weights = torch.randn(q.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))  # tells positions apart
+        cuda = lambda t: None if t is None else t.cuda()  # noqa: E731
         grads = []
         for impl, dtype, device in (("naive", torch.float64, "cpu"), ("flex", torch.float32, "cuda")):
-            qkv = [t.to(device, dtype).requires_grad_() for t in (q, k, v)]
-            out = sliding_window_attention(*qkv, window, sinks, impl=impl, doc_start=doc_start.to(device), prefix_start=prefix_start.to(device))
+            qkv = [t.detach().to(device, dtype).requires_grad_() for t in (q, k, v)]
+            out = sliding_window_attention(*qkv, window, sinks, impl=impl, doc_start=doc_start.to(device),
+                                           prefix_start=None if prefix_start is None else prefix_start.to(device))
             (out * weights.to(device, dtype)).sum().backward()
             grads.append([out.detach().double().cpu()] + [t.grad.double().cpu() for t in qkv])
         for name, a, b in zip(("out", "dq", "dk", "dv"), *grads):
-            torch.testing.assert_close(b, a, rtol=0, atol=2e-3, msg=f"{name} W={window} S={sinks}")  # flex's float32 products: TF32
-    # under bf16 autocast (training), float32 inputs: auto picks flex, which runs in bf16 as SDPA would
-    q32, k32, v32 = (t.float().cuda() for t in (q, k, v))
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        assert swa_attention.pick_impl(q32, k32, None, packed=True) == "flex"
-        out = sliding_window_attention(q32, k32, v32, None, 0, doc_start=doc_start.cuda(), prefix_start=prefix_start.cuda())
-    assert out.dtype == torch.bfloat16
-    ref = naive_attention(q, k, v, None, 0, doc_start, prefix_start)
-    torch.testing.assert_close(out.double().cpu(), ref, rtol=0, atol=3e-2)
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-4, msg=f"{name} W={window} S={sinks} prefix={prefix_start is not None}")
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            q32, k32, v32 = (t.float().cuda() for t in (q, k, v))
+            assert swa_attention.pick_impl(q32, k32, window, packed=True) == "flex"
+            assert swa_attention.pick_impl(q32, k32, 64) == "sdpa"  # a window on unpacked rows: SDPA's mask (pick_impl)
+            out = sliding_window_attention(q32, k32, v32, window, sinks, doc_start=cuda(doc_start), prefix_start=cuda(prefix_start))
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.double().cpu(), grads[0][0], rtol=0, atol=3e-2)

@@ -92,7 +92,8 @@ def get_args(argv=None):
                         "(model.pack): one shape for every forward, however long the responses (a multiple of 128; 0: off)")
     p.add_argument("--share-prompts", action="store_true",
                    help="each training forward holds a prompt once for all its rows (model.pack_shared): the same log-probs, "
-                        "the prompt's positions computed once, not group-size times")
+                        "the prompt's positions computed once, not group-size times, through flex attention (slower than "
+                        "a prompt per row at 128-token prompts on an H200: README)")
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, each refilled with the next row as it ends, every prompt "
                         "prefilled once (0: all of a step's rows at once, until the longest ends)")

@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, Timer, add_model_args, add_run_args, che
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
-from model import compile_for_training, first_fit, fuse_projections, inference_copy, make_optimizer, completion_rows, to_device, token_logprobs
+from model import compile_for_training, completion_rows, first_fit, fuse_projections, inference_copy, make_optimizer, to_device, token_logprobs
 from reward import MODES, math_reward, parse_gold
 
 

@@ -120,7 +120,8 @@ def random_reward(text, gold):
 
 
 def grpo_args(prompts, new_tokens, share):
-    return rl.get_args(["--share-prompts"] * (share == "on") + ["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
+    return rl.get_args(["--share-prompts"] * (share == "on")
+                       + ["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
                         "--micro-batch", str(args.micro_batch), "--micro-batch-tokens", str(args.micro_batch_tokens),
                         "--rollout-slots", str(args.rollout_slots),
                         "--device", device, "--out", os.path.join(scratch, "rl.pt")]

@@ -186,9 +186,16 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None):
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
+        """prefix (Model.hidden_states' prompts held once): a list, to which this layer adds its k and v;
+        or (k, v, of) of such a run, row b continuing its row of[b]: those keys come before the row's own."""
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
+        if isinstance(prefix, list):
+            prefix += [k, v]
+        elif prefix is not None:  # the queries are then the last T of L + T positions
+            k_prefix, v_prefix, of = prefix
+            k, v = torch.cat([k_prefix[of], k], dim=2), torch.cat([v_prefix[of], v], dim=2)  # (B, Hkv, L + T, D)
         if cache is None:
             y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start, prefix_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
@@ -218,8 +225,8 @@ class Block(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = MLP(config)
 
-    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start, prefix_start)
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start, prefix_start, prefix)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -252,21 +259,34 @@ class Model(nn.Module):
         for layer, w in zip(self.layers, self.config.layer_windows):
             layer.self_attn.window, layer.self_attn.sinks = w, sinks
 
-    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None, prefix_start=None):
-        """input_ids (B, T); positions (B, T), by default 0..T-1 in every row, or counted from each
-        document's start (after its prefix) in packed rows (doc_start, prefix_start (B, T): swa_attention.py, pack)."""
+    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None, prefix_start=None, prefix_ids=None,
+                      prefix_of=None, keep=None):
+        """
+        input_ids (B, T); positions (B, T), by default 0..T-1 in every row, or counted from each
+        document's start (after its prefix) in packed rows (doc_start, prefix_start (B, T): swa_attention.py, pack).
+        prefix_ids (P, L) with prefix_of (B,): row b continues prompt prefix_of[b]. The prompts run once,
+        here, each layer keeping their keys and values (`keep`: a list per layer), and every row's
+        attention reads its prompt's before its own (Attention.forward): G completions of a prompt, and
+        the gradients through it, without G copies of it in the MLPs and projections (rl.py --share-prompts).
+        """
         B, T = input_ids.shape
+        prefixes = keep or [None] * len(self.layers)
+        if prefix_ids is not None:
+            kept = [[] for _ in self.layers]  # each layer adds its (P, Hkv, L, D) keys and values
+            self.hidden_states(prefix_ids, keep=kept)
+            prefixes = [(k, v, prefix_of) for k, v in kept]
+            positions = torch.arange(prefix_ids.shape[1], prefix_ids.shape[1] + T, device=input_ids.device).expand(B, T)
         if positions is None:
             positions = torch.arange(T, device=input_ids.device).expand(B, T) if doc_start is None else packed_positions(doc_start, prefix_start)
         x = self.embed_tokens(input_ids)  # (B, T, H)
         if self.inv_freq.device != x.device:
             self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
-        for layer in self.layers:
-            if self.checkpointing and self.training and cache is None:
-                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, prefix_start, use_reentrant=False)
+        for layer, prefix in zip(self.layers, prefixes):
+            if self.checkpointing and self.training and cache is None and keep is None:  # keeping k, v twice would add them twice
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, prefix_start, prefix, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, self.impl, cache, doc_start, prefix_start)
+                x = layer(x, cos, sin, self.impl, cache, doc_start, prefix_start, prefix)
         return self.norm(x)
 
     def forward(self, input_ids, positions=None, cache=None):
@@ -538,10 +558,10 @@ def completion_rows(pairs, packed=0, share=False):
     """
     The training rows of (prompt, completion) token-list pairs: each pair is prompt + completion,
     one row each right-padded with 0 (causal attention: what follows a row is never seen by it),
-    or with `packed` all end to end in one row of that many positions (pack). share: the pairs of
-    one prompt hold it once (pack_shared), one row per prompt unless packed. -> ids (rows, T),
-    doc_start and prefix_start (rows, T) or None, and per pair its row of ids and the column whose
-    next token is its first completion token (completion token j's log-prob is that column + j).
+    or with `packed` all end to end in one row of that many positions (pack); share (with packed):
+    the pairs of one prompt hold it once (pack_shared). -> ids (rows, T), doc_start and prefix_start
+    (rows, T) or None, and per pair its row of ids and the column whose next token is its first
+    completion token (completion token j's log-prob is that column + j).
     """
     if not share:
         seqs = [p + c for p, c in pairs]
@@ -551,18 +571,56 @@ def completion_rows(pairs, packed=0, share=False):
             ids, doc_start, offsets = torch.cat([pack([s], max(map(len, seqs)))[0] for s in seqs]), None, [0] * len(seqs)  # (R, T)
         row_of = [0] * len(seqs) if packed else list(range(len(seqs)))
         return ids, doc_start, None, row_of, [o + len(p) - 1 for o, (p, _) in zip(offsets, pairs)]
+    if not packed:
+        raise ValueError("completion_rows(share=True) packs the groups: give `packed` (pairs_logprobs holds prompts once without it)")
     groups = {}  # prompt -> the indices of its pairs, in order (pairs of one prompt hold equal lists)
     for i, (p, _) in enumerate(pairs):
         groups.setdefault(tuple(p), []).append(i)
-    units = [(list(p), [pairs[i][1] for i in members]) for p, members in groups.items()]
-    width = packed or max(len(p) - 1 + sum(len(c) + 1 for c in cs) for p, cs in units)
-    parts = [pack_shared(batch, width) for batch in ([units] if packed else [[u] for u in units])]  # one row of ids each
-    ids, doc_start, prefix_start = (torch.cat([part[k] for part in parts]) for k in range(3))  # (rows of ids, width) each
-    row_of, starts = [0] * len(pairs), [0] * len(pairs)
-    in_packed_order = [i for members in groups.values() for i in members]
-    for i, (r, o) in zip(in_packed_order, [(r, o) for r, part in enumerate(parts) for o in part[3]]):
-        row_of[i], starts[i] = r, o  # o: the pair's copy of its prompt's last token
-    return ids, doc_start, prefix_start, row_of, starts
+    ids, doc_start, prefix_start, offsets = pack_shared([(list(p), [pairs[i][1] for i in members]) for p, members in groups.items()], packed)
+    starts = [0] * len(pairs)
+    for i, o in zip([i for members in groups.values() for i in members], offsets):
+        starts[i] = o  # o: the pair's copy of its prompt's last token
+    return ids, doc_start, prefix_start, [0] * len(pairs), starts
+
+
+def pairs_logprobs(model, pairs, temperature, packed=0, share=False):
+    """
+    Log-probs of each (prompt, completion) pair's completion tokens under `model`, from the rows of
+    completion_rows -> (R, N) with N the longest completion (past each one's end: any value, for the caller to mask), and the positions
+    the forwards ran, padding included. share without packed: each prompt runs once for its pairs
+    (hidden_states' prefix_ids), one forward per prompt length, each pair a row of [the prompt's last
+    token] + completion, so that a row predicts its first completion token itself.
+    """
+    device, N = model.embed_tokens.weight.device, max(len(c) for _, c in pairs)
+    if not share or packed:
+        ids, doc_start, prefix_start, row_of, starts = completion_rows(pairs, packed, share)
+        parts, numel = [(ids, {"doc_start": doc_start, "prefix_start": prefix_start}, row_of, starts, range(len(pairs)))], ids.numel()
+    else:
+        parts, numel = [], 0
+        for L in sorted({len(p) for p, _ in pairs}):  # prompts of one length: a prefix of one shape
+            members = [i for i, (p, _) in enumerate(pairs) if len(p) == L]
+            prompts = list(dict.fromkeys(tuple(pairs[i][0]) for i in members))  # each once, in order of first use
+            rows = [pairs[i][0][-1:] + pairs[i][1] for i in members]
+            ids = torch.tensor([r + [0] * (max(map(len, rows)) - len(r)) for r in rows])  # (R_L, n + 1), right-padded
+            prefix = {} if L == 1 else {"prefix_ids": torch.tensor([list(p[:-1]) for p in prompts]),  # (P_L, L - 1)
+                                        "prefix_of": torch.tensor([prompts.index(tuple(pairs[i][0])) for i in members])}
+            parts.append((ids, prefix, list(range(len(members))), [0] * len(members), members))
+            numel += ids.numel() + (L - 1) * len(prompts)
+    out, order = [], []
+    for ids, extra, row_of, starts, members in parts:
+        needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
+        for r, a, i in zip(row_of, starts, members):
+            needed[r, a : a + len(pairs[i][1])] = True
+        logp = token_logprobs(model, to_device(ids, device), temperature, needed=needed,
+                              **{k: to_device(t, device) for k, t in extra.items() if t is not None})
+        columns = (torch.tensor(starts)[:, None] + torch.arange(N)).clamp(max=logp.shape[1] - 1)  # (R_L, N)
+        out.append(logp[to_device(torch.tensor(row_of)[:, None], device), to_device(columns, device)])  # (R_L, N)
+        order += members
+    if len(out) == 1:
+        return out[0], numel
+    where = torch.empty(len(pairs), dtype=torch.long)
+    where[torch.tensor(order)] = torch.arange(len(pairs))  # pair i sits at row where[i] of the concatenation
+    return torch.cat(out)[to_device(where, device)], numel
 
 
 def first_fit(lengths, capacity):
@@ -578,7 +636,8 @@ def first_fit(lengths, capacity):
     return rows
 
 
-def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None, needed=None, prefix_start=None):
+def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None, needed=None, prefix_start=None, prefix_ids=None,
+                   prefix_of=None):
     """
     log p(input_ids[:, t + 1] | input_ids[:, :t + 1]) under softmax(logits / temperature), as
     (B, T - 1) float32: the SFT loss and GRPO's policy log-probs both come from here. The (B, T,
@@ -593,6 +652,8 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
     needed (B, T - 1) bool: the columns the caller reads (a loss's targets). The head, a product
     over the whole vocabulary, then runs at those positions alone, so prompts and padding skip it
     (about a fifth of a Qwen2.5-1.5B training step's FLOPs is the head); the other columns are 0.
+    prefix_ids (P, L), prefix_of (B,): the rows continue prompts run once (Model.hidden_states); column t is
+    then position L + t.
     """
     # compiled blocks (compile_for_training) keep a compilation per window x grad mode x static or
     # symbolic length (measured: 8 for one window + full layers, with and without grad), which is
@@ -608,7 +669,8 @@ def token_logprobs(model, input_ids, temperature=1.0, chunk=4096, doc_start=None
         return model.head_logprobs(model.lm_head, h, t, temperature)
 
     with torch._dynamo.config.patch(**recompile_budget()):
-        hidden = model.hidden_states(input_ids, doc_start=doc_start, prefix_start=prefix_start)  # (B, T', H)
+        hidden = model.hidden_states(input_ids, doc_start=doc_start, prefix_start=prefix_start,
+                                     prefix_ids=prefix_ids, prefix_of=prefix_of)  # (B, T', H)
         if needed is None:
             hidden, targets = hidden[:, :-1], input_ids[:, 1:]  # (B, T' - 1, H), (B, T' - 1)
             chunk = max(1, chunk // B)  # about `chunk` positions per head call over all rows

@@ -43,7 +43,7 @@ from checkpoint import (ArgumentParser, Timer, add_model_args, add_run_args, che
 from data import EpochIterator, epoch_order, hold_out, load_split
 from data.synthetic import DEFAULT_TASK, detect_style, is_synthetic
 from generate import completions, generate, generate_continuous, kv_cache_bytes, sample_completions
-from model import compile_for_training, completion_rows, first_fit, fuse_projections, inference_copy, make_optimizer, to_device, token_logprobs
+from model import compile_for_training, first_fit, fuse_projections, inference_copy, make_optimizer, pairs_logprobs, to_device
 from reward import MODES, math_reward, parse_gold
 
 
@@ -91,9 +91,9 @@ def get_args(argv=None):
                    help="instead: each training forward is one row of this many positions holding whole rows end to end "
                         "(model.pack): one shape for every forward, however long the responses (a multiple of 128; 0: off)")
     p.add_argument("--share-prompts", action="store_true",
-                   help="each training forward holds a prompt once for all its rows (model.pack_shared): the same log-probs, "
-                        "the prompt's positions computed once, not group-size times, through flex attention (slower than "
-                        "a prompt per row at 128-token prompts on an H200: README)")
+                   help="each prompt runs once for all its rows of a training forward, its keys and values kept for "
+                        "them (model.pairs_logprobs; packed rows: model.pack_shared): the same log-probs, the prompt's "
+                        "positions computed once, not group-size times (README)")
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, each refilled with the next row as it ends, every prompt "
                         "prefilled once (0: all of a step's rows at once, until the longest ends)")
@@ -196,21 +196,12 @@ def policy_loss(logp, old_logp, advantages, mask, clip_low, clip_high, n_tokens,
 def completion_logprobs(model, prompts, gen, rows, temperature, packed=0, share=False):
     """
     Log-probs of the completion tokens of `rows` (R,) under `model`, (R, N) with N the longest of
-    them, from the training rows of model.completion_rows: prompt + completion right-padded, or all
-    end to end in one row of `packed` positions, each prompt held once for its rows with `share`.
+    them (model.pairs_logprobs): prompt + completion right-padded, or all end to end in one row of
+    `packed` positions; with `share` each prompt runs once for its rows.
     """
     lengths = gen.mask[rows].sum(1).tolist()
     tokens, prompt_of = gen.tokens[rows].tolist(), gen.prompt_rows[rows].tolist()  # read on the host (update passes a host copy)
-    device = model.embed_tokens.weight.device  # gen may be a host copy (update)
-    ids, doc_start, prefix_start, row_of, starts = completion_rows([(prompts[p], t[:n]) for p, t, n in zip(prompt_of, tokens, lengths)],
-                                                                   packed, share)
-    needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest
-    for r, a, n in zip(row_of, starts, lengths):
-        needed[r, a : a + n] = True
-    logp = token_logprobs(model, to_device(ids, device), temperature, needed=needed,
-                          **{k: to_device(t, device) for k, t in (("doc_start", doc_start), ("prefix_start", prefix_start)) if t is not None})
-    columns = (torch.tensor(starts)[:, None] + torch.arange(max(lengths))).clamp(max=logp.shape[1] - 1)  # (R, N)
-    return logp[to_device(torch.tensor(row_of)[:, None], device), to_device(columns, device)], ids.numel()  # (R, N)
+    return pairs_logprobs(model, [(prompts[p], t[:n]) for p, t, n in zip(prompt_of, tokens, lengths)], temperature, packed, share)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -165,6 +165,9 @@ def sdpa_attention(q, k, v, window, sinks=0, doc_start=None, prefix_start=None):
     if window is None or window >= Tk:
         if Tq == Tk:  # plain causal: lets SDPA pick flash attention
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        if Tk - Tq <= Tq:  # a prefix no longer than the queries (model.hidden_states' prompts held once): the queries padded at
+            q = F.pad(q, (0, 0, Tk - Tq, 0))  # the front, (B, Hq, Tk, D), so that causal flash runs, its padded rows dropped:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)[:, :, Tk - Tq :]  # at most 2x the FLOPs
         window = None
     mask = window_mask(Tq, Tk, window, sinks, q.device)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)

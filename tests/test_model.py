@@ -13,7 +13,7 @@ import torch
 
 from checkpoint import export_hf
 from generate import generate
-from model import Config, Model, completion_rows, compile_for_training, fuse_projections, pack, pack_shared, token_logprobs
+from model import Config, Model, completion_rows, compile_for_training, fuse_projections, pack, pack_shared, pairs_logprobs, token_logprobs
 from swa_attention import packed_positions
 
 transformers = pytest.importorskip("transformers")
@@ -393,9 +393,88 @@ def test_shared_prompts_equal_each_sequence_alone(impl):
     torch.testing.assert_close(shared, alone, rtol=0, atol=1e-12)
     for (name, p), grad in zip(model.named_parameters(), shared_grads):  # a prompt position's gradient is G completions' sum,
         torch.testing.assert_close(grad, p.grad, rtol=0, atol=1e-6, msg=name)  # rounded once by RMSNorm's float32, not G times
-    rows, _, _, row_of, starts = completion_rows(pairs[::-1], share=True)  # one row per prompt, whatever the pairs' order
-    assert rows.shape == (3, 8 + 5 + 13 + 2) and row_of == [0, 1, 1, 2, 2, 2]  # the widest: the first prompt's
+    rows, _, _, row_of, starts = completion_rows(pairs[::-1], packed=96, share=True)  # one row, whatever the pairs' order
+    assert rows.shape == (1, 96) and row_of == [0] * 6 and torch.equal(rows, pack_shared(groups[::-1], 96)[0]) is False
     assert [rows[r, s + 1 : s + 1 + len(c)].tolist() for r, s, (_, c) in zip(row_of, starts, pairs[::-1])] == [c for _, c in pairs[::-1]]
+    with pytest.raises(ValueError, match="give `packed`"):
+        completion_rows(pairs, share=True)
+
+
+def shared_pairs(seed):
+    """(prompt, completion) pairs, shuffled: two prompts of one length, a one-token prompt, prompts longer than the window."""
+    g = torch.Generator().manual_seed(seed)
+    draw = lambda n: torch.randint(0, 97, (n,), generator=g).tolist()  # noqa: E731
+    groups = [(draw(9), [4, 12, 1]), (draw(9), [7, 3]), (draw(1), [5, 8]), (draw(14), [3, 20])]
+    pairs = [(p, draw(n)) for p, lengths in groups for n in lengths]
+    return [pairs[i] for i in torch.randperm(len(pairs), generator=g).tolist()]
+
+
+@pytest.mark.parametrize("impl,checkpointing", [("naive", False), ("sdpa", False), ("sdpa", True)])
+def test_prompts_run_once_equal_each_sequence_alone(impl, checkpointing):
+    """pairs_logprobs(share=True): each prompt runs once, its rows attend to its kept keys and values
+    (hidden_states' prefix_ids). Every completion's log-probs, its first token's included, and the
+    gradients equal prompt + completion run alone (float64), under a window with a sink and a full
+    layer, prompts of three lengths in one call, with activation checkpointing too."""
+    model = packed_model(torch.float64)
+    model.impl, model.checkpointing = impl, checkpointing
+    model.train()
+    pairs = shared_pairs(5)
+    logp, numel = pairs_logprobs(model, pairs, 0.8, share=True)  # (R, N)
+    N = max(len(c) for _, c in pairs)
+    assert logp.shape == (len(pairs), N) and numel == 2 * 8 + 5 * 13 + 2 * 9 + 13 + 2 * 21  # prompts once, rows right-padded
+    shared = torch.cat([row[: len(c)] for row, (_, c) in zip(logp, pairs)])  # past a completion's end: anything
+    shared.sum().backward()
+    shared_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    alone = torch.cat([token_logprobs(model, torch.tensor([p + c]), temperature=0.8)[0, len(p) - 1 :] for p, c in pairs])
+    alone.sum().backward()
+    torch.testing.assert_close(shared, alone, rtol=0, atol=1e-12)
+    for (name, p), grad in zip(model.named_parameters(), shared_grads):
+        torch.testing.assert_close(grad, p.grad, rtol=0, atol=1e-6, msg=name)  # RMSNorm's float32, as above
+    padded, _ = pairs_logprobs(model, pairs, 0.8)  # the default layout, the same columns
+    torch.testing.assert_close(torch.cat([row[: len(c)] for row, (_, c) in zip(padded, pairs)]), alone, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_prompts_run_once_on_gpu():
+    """On the GPU under bf16 autocast, as rl.py trains (SDPA's flash kernel on the padded queries of full
+    layers, its mask under the window): prompts run once are as close to the float64 model as a prompt per row."""
+    model = packed_model(torch.float64)
+    pairs = shared_pairs(5)
+    cut = lambda logp: torch.cat([row[: len(c)] for row, (_, c) in zip(logp, pairs)])  # noqa: E731
+    reference = cut(pairs_logprobs(model, pairs, 0.8)[0]).detach()
+    model = model.float().cuda()
+    errors, grads = [], []
+    for share in (False, True):
+        model.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            logp = cut(pairs_logprobs(model, pairs, 0.8, share=share)[0])
+        logp.sum().backward()
+        errors.append((logp.detach().double().cpu() - reference).abs().max().item())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert errors[1] <= 2 * errors[0] + 1e-3, errors
+    assert (grads[1] - grads[0]).norm() <= 0.05 * grads[0].norm()
+
+
+def test_compiled_blocks_run_prompts_once():
+    """--compile with --share-prompts: the compiled blocks keep the prompts' keys and values (a list
+    they add to) and read them (a tuple): log-probs and gradients equal the eager model's."""
+    eager = packed_model(torch.float32)
+    compiled = packed_model(torch.float32)
+    compiled.load_state_dict(eager.state_dict())
+    for model in (eager, compiled):
+        model.set_window(6, sinks=1)  # one window in every layer: one compilation per mode (a full layer would add its own)
+    compile_for_training(compiled)
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(0, 97, (9,), generator=g).tolist() for _ in range(2)]
+    pairs = [(prompts[j % 2], torch.randint(0, 97, (12 - j,), generator=g).tolist()) for j in range(4)]
+    logp = {}
+    for model in (eager, compiled):
+        logp[model] = torch.cat([row[: len(c)] for row, (_, c) in zip(pairs_logprobs(model, pairs, 0.9, share=True)[0], pairs)])
+        logp[model].sum().backward()
+    torch.testing.assert_close(logp[compiled], logp[eager], rtol=0, atol=1e-5)
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-5, msg=name)
 
 
 @pytest.mark.parametrize("layout", ["padded", "packed", "bucketed"])

@@ -168,8 +168,9 @@ def test_packed_micro_batches_give_the_same_update(toy_tokenizer, layout, extra)
     loss and update as padded rows; reused samples and the KL reference go through the same forwards."""
     rows_model, (by_rows,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", "--micro-batch", "5", *extra), 1)
     packed_model, (packed,) = run_toy(toy_tokenizer, toy_args("--no-skip-zero-std", *layout, *extra), 1)
-    for a, b in zip(rows_model.parameters(), packed_model.parameters()):  # Adam's first step is ~lr x sign(gradient):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)  # float32 rounding stays far below lr = 3e-3
+    for a, b in zip(rows_model.parameters(), packed_model.parameters()):  # Adam's first step is ~lr x sign(gradient): float32
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-5)  # rounding stays far below lr = 3e-3 (a second step, whose
+        # momentum nearly cancels the first's for a few elements, amplifies it: 1.3e-5 measured once with --share-prompts)
     assert by_rows["loss"] == pytest.approx(packed["loss"], abs=1e-6)
 
 

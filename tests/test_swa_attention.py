@@ -64,16 +64,25 @@ def test_chunked_any_chunk_size(chunk_size):
 
 
 @pytest.mark.parametrize("window,sinks", [(4, 0), (6, 2), (None, 0)])
-def test_keys_before_queries(window, sinks):
-    """A cache feeds keys that start before the queries: queries are the last Tq positions."""
-    q, k, v = random_qkv(1, 4, 2, 7, 19, 8, seed=2)
-    ref = loop_reference(q, k, v, window, sinks)
+@pytest.mark.parametrize("Tq", [7, 12])  # 12 keys before 7 queries; 7 before 12 (SDPA pads the queries at the front)
+def test_keys_before_queries(window, sinks, Tq):
+    """A cache or a prompt run once feeds keys that start before the queries: queries are the last Tq positions.
+    Gradients too: SDPA's padded queries add nothing to the keys' and values' gradients."""
+    q, k, v = (t.requires_grad_() for t in random_qkv(1, 4, 2, Tq, 19, 8, seed=2))
+    ref = loop_reference(q.detach(), k.detach(), v.detach(), window, sinks)
+    probe = torch.randn(ref.shape, generator=torch.Generator().manual_seed(4), dtype=ref.dtype)
+    grads = {}
     for impl in ("naive", "chunked", "sdpa"):
-        torch.testing.assert_close(sliding_window_attention(q, k, v, window, sinks, impl=impl), ref, rtol=1e-10, atol=1e-10)
+        out = sliding_window_attention(q, k, v, window, sinks, impl=impl)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+        grads[impl] = torch.autograd.grad((out * probe).sum(), (q, k, v))
+    for impl in ("chunked", "sdpa"):
+        for a, b in zip(grads[impl], grads["naive"]):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10, msg=impl)
     # and equal to the last rows of attention over the full sequence of queries
-    q_full = torch.cat([random_qkv(1, 4, 2, 12, 12, 8, seed=3)[0], q], dim=2)
-    full = sliding_window_attention(q_full, k, v, window, sinks, impl="naive")
-    torch.testing.assert_close(full[:, :, -7:], ref, rtol=1e-10, atol=1e-10)
+    q_full = torch.cat([random_qkv(1, 4, 2, 19 - Tq, 19 - Tq, 8, seed=3)[0], q.detach()], dim=2)
+    full = sliding_window_attention(q_full, k.detach(), v.detach(), window, sinks, impl="naive")
+    torch.testing.assert_close(full[:, :, -Tq:], ref, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("impl", ["naive", "chunked", "sdpa"])

@@ -187,20 +187,30 @@ class Attention(nn.Module):
         return q, k, v
 
     def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
-        """prefix (Model.hidden_states' prompts held once): a list, to which this layer adds its k and v;
-        or (k, v, of) of such a run, row b continuing its row of[b]: those keys come before the row's own."""
         B, T, _ = x.shape
         q, k, v = self.project(x, cos, sin)
-        if isinstance(prefix, list):
-            prefix += [k, v]
-        elif prefix is not None:  # the queries are then the last T of L + T positions
-            k_prefix, v_prefix, of = prefix
-            k, v = torch.cat([k_prefix[of], k], dim=2), torch.cat([v_prefix[of], v], dim=2)  # (B, Hkv, L + T, D)
-        if cache is None:
+        if prefix is not None:
+            y = self.attend_prefixed(q, k, v, impl, *prefix)
+        elif cache is None:
             y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start, prefix_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
             y = cache.attend(self.layer_idx, q, k, v, impl)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
+
+    def attend_prefixed(self, q, k, v, impl, P, L, T, of):
+        """
+        One row holding P prompts of L positions, then R = len(of) rows of T positions, row r continuing
+        prompt of[r] (Model.hidden_states' prefix_ids): each prompt attends to itself, each row to its
+        prompt's keys and values, then its own. q (1, Hq, P * L + R * T, D), k and v (1, Hkv, ...) -> as q.
+        """
+        n, R = P * L, of.shape[0]
+        rows = lambda t, count, length: t[0].unflatten(1, (count, length)).transpose(0, 1)  # (H, count * length, D) -> (count, H, length, D)  # noqa: E731
+        q_prompt, k_prompt, v_prompt = (rows(t[:, :, :n], P, L) for t in (q, k, v))  # (P, H, L, D)
+        q_rows, k_rows, v_rows = (rows(t[:, :, n:], R, T) for t in (q, k, v))  # (R, H, T, D)
+        y_prompt = sliding_window_attention(q_prompt, k_prompt, v_prompt, self.window, self.sinks, impl)
+        k_rows, v_rows = torch.cat([k_prompt[of], k_rows], dim=2), torch.cat([v_prompt[of], v_rows], dim=2)  # (R, Hkv, L + T, D)
+        y_rows = sliding_window_attention(q_rows, k_rows, v_rows, self.window, self.sinks, impl)  # queries: the last T of L + T
+        return torch.cat([y_prompt.transpose(0, 1).flatten(1, 2), y_rows.transpose(0, 1).flatten(1, 2)], dim=1)[None]  # (1, Hq, n + R * T, D)
 
 
 class MLP(nn.Module):
@@ -259,35 +269,34 @@ class Model(nn.Module):
         for layer, w in zip(self.layers, self.config.layer_windows):
             layer.self_attn.window, layer.self_attn.sinks = w, sinks
 
-    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None, prefix_start=None, prefix_ids=None,
-                      prefix_of=None, keep=None):
+    def hidden_states(self, input_ids, positions=None, cache=None, doc_start=None, prefix_start=None, prefix_ids=None, prefix_of=None):
         """
         input_ids (B, T); positions (B, T), by default 0..T-1 in every row, or counted from each
         document's start (after its prefix) in packed rows (doc_start, prefix_start (B, T): swa_attention.py, pack).
-        prefix_ids (P, L) with prefix_of (B,): row b continues prompt prefix_of[b]. The prompts run once,
-        here, each layer keeping their keys and values (`keep`: a list per layer), and every row's
-        attention reads its prompt's before its own (Attention.forward): G completions of a prompt, and
-        the gradients through it, without G copies of it in the MLPs and projections (rl.py --share-prompts).
+        prefix_ids (P, L) with prefix_of (B,): row b continues prompt prefix_of[b]. Each prompt is held
+        once: the prompts, then the rows, all in one row (the products and the MLP run on it as on
+        any row), where attention takes them apart (Attention.attend_prefixed). -> the rows' own (B, T, H).
         """
         B, T = input_ids.shape
-        prefixes = keep or [None] * len(self.layers)
-        if prefix_ids is not None:
-            kept = [[] for _ in self.layers]  # each layer adds its (P, Hkv, L, D) keys and values
-            self.hidden_states(prefix_ids, keep=kept)
-            prefixes = [(k, v, prefix_of) for k, v in kept]
-            positions = torch.arange(prefix_ids.shape[1], prefix_ids.shape[1] + T, device=input_ids.device).expand(B, T)
-        if positions is None:
+        prefix, n = None, 0
+        if prefix_ids is not None:  # G completions of a prompt, and the gradients through it, without G copies of it
+            (P, L), n, device = prefix_ids.shape, prefix_ids.numel(), input_ids.device
+            prefix = (P, L, T, prefix_of)
+            positions = torch.cat([torch.arange(L, device=device).repeat(P), torch.arange(L, L + T, device=device).repeat(B)])[None]
+            input_ids = torch.cat([prefix_ids.reshape(-1), input_ids.reshape(-1)])[None]  # (1, P * L + B * T)
+        elif positions is None:
             positions = torch.arange(T, device=input_ids.device).expand(B, T) if doc_start is None else packed_positions(doc_start, prefix_start)
-        x = self.embed_tokens(input_ids)  # (B, T, H)
+        x = self.embed_tokens(input_ids)  # (B, T, H), or (1, P * L + B * T, H)
         if self.inv_freq.device != x.device:
             self.inv_freq = self.inv_freq.to(x.device)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
-        for layer, prefix in zip(self.layers, prefixes):
-            if self.checkpointing and self.training and cache is None and keep is None:  # keeping k, v twice would add them twice
+        for layer in self.layers:
+            if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, self.impl, None, doc_start, prefix_start, prefix, use_reentrant=False)
             else:
                 x = layer(x, cos, sin, self.impl, cache, doc_start, prefix_start, prefix)
-        return self.norm(x)
+        x = self.norm(x)
+        return x if prefix is None else x[0, n:].view(B, T, -1)  # (B, T, H)
 
     def forward(self, input_ids, positions=None, cache=None):
         return self.lm_head(self.hidden_states(input_ids, positions, cache))  # (B, T, vocab)

@@ -11,6 +11,7 @@ the host, so the profiled wall time (also printed) overstates the waiting.
     python benchmarks/profile_grpo.py --tiny                    # CPU: checks the script runs (no GPU timeline)
 """
 import argparse
+import bisect
 import json
 import os
 import random
@@ -97,16 +98,37 @@ def phases(step):
 
 
 def busy_ms(trace_file):
-    """The union of the GPU kernels', copies' and memsets' intervals in a Chrome trace, in ms, and the kernel count."""
+    """The union of the GPU kernels', copies' and memsets' intervals in a Chrome trace, in ms, the kernel count, the
+    GPU's idle gaps of 1 ms or more (count, ms), and the CUDA runtime calls by total host time: where the host waited."""
     with open(trace_file) as f:
         events = json.load(f)["traceEvents"]
     spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e)
-    total, end = 0.0, float("-inf")
+    total, end, idle = 0.0, float("-inf"), []
     for a, b in spans:
         if b > end:
+            if end > float("-inf") and a - end >= 20:
+                idle.append((end, a))
             total += b - max(a, end)
             end = b
-    return total / 1e3, sum(1 for e in events if e.get("cat") == "kernel")
+    gaps = [b - a for a, b in idle if b - a >= 1000]
+    runtime = {}
+    for e in events:
+        if e.get("cat") == "cuda_runtime" and "dur" in e:
+            n, us = runtime.get(e["name"], (0, 0.0))
+            runtime[e["name"]] = (n + 1, us + e["dur"])
+    calls = sorted(runtime.items(), key=lambda kv: -kv[1][1])[:6]
+    # what the host ran while the GPU idled: each CPU op's overlap with the gaps of 20 us or more (nested ops count each)
+    starts, during = [a for a, _ in idle], {}
+    for e in events:
+        if e.get("cat") in ("cpu_op", "user_annotation") and "dur" in e:
+            i = max(0, bisect.bisect_right(starts, e["ts"]) - 1)
+            while i < len(idle) and idle[i][0] < e["ts"] + e["dur"]:
+                overlap = min(idle[i][1], e["ts"] + e["dur"]) - max(idle[i][0], e["ts"])
+                if overlap > 0:
+                    during[e["name"]] = during.get(e["name"], 0.0) + overlap
+                i += 1
+    host = sorted(during.items(), key=lambda kv: -kv[1])[:8]
+    return total / 1e3, sum(1 for e in events if e.get("cat") == "kernel"), (len(gaps), sum(gaps) / 1e3), calls + [("", (0, 0))] + host
 
 
 for _, run in phases(0):  # warm-up: compilation, CUDA graphs, AdamW's state
@@ -128,7 +150,7 @@ def timed_ms(run):
 
 
 unprofiled = {name: timed_ms(run) for name, run in phases(1)}
-say("\n| phase | wall ms | GPU busy ms (profiled) | GPU idle | wall ms profiled | kernels |\n|---|---|---|---|---|---|")
+say("\n| phase | wall ms | GPU busy ms (profiled) | GPU idle | wall ms profiled | kernels | GPU gaps >= 1 ms (profiled) |\n|---|---|---|---|---|---|---|")
 tops = []
 for name, run in phases(2):
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
@@ -136,12 +158,17 @@ for name, run in phases(2):
         wall = timed_ms(run)
     trace = os.path.join(scratch, "trace.json")
     prof.export_chrome_trace(trace)
-    busy, kernels = busy_ms(trace) if cuda else (float("nan"), 0)
+    busy, kernels, gaps, calls = busy_ms(trace) if cuda else (float("nan"), 0, (0, 0.0), [])
     idle = f"{max(0.0, 1 - busy / unprofiled[name]):.0%}" if cuda else "-"  # no GPU timeline on the CPU
-    say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {idle} | {wall:.0f} | {kernels} |")
+    say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {idle} | {wall:.0f} | {kernels} | {gaps[0]}, {gaps[1]:.0f} ms |")
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key))
-for name, wall, events, key in tops:
+    tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key, calls))
+for name, wall, events, key, calls in tops:
+    if calls:
+        say(f"\n{name}: CUDA runtime calls by host time, then what the host ran while the GPU idled (profiled)\n\n"
+            "| call, or op during GPU idle | count | ms |\n|---|---|---|")
+        for call, value in calls:
+            say(f"| `{call[:90]}` | {value[0]} | {value[1] / 1e3:.1f} |" if isinstance(value, tuple) else f"| `{call[:90]}` | | {value / 1e3:.1f} |")
     say(f"\n{name}: top kernels (profiled wall time {wall:.0f} ms)\n\n| kernel / op | calls | ms | share of the phase |\n|---|---|---|---|")
     for e in events:
         ms = getattr(e, key) / 1e3

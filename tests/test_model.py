@@ -411,7 +411,7 @@ def shared_pairs(seed):
 
 @pytest.mark.parametrize("impl,checkpointing", [("naive", False), ("sdpa", False), ("sdpa", True)])
 def test_prompts_run_once_equal_each_sequence_alone(impl, checkpointing):
-    """pairs_logprobs(share=True): each prompt runs once, its rows attend to its kept keys and values
+    """pairs_logprobs(share=True): each prompt is held once, its rows attend to its keys and values
     (hidden_states' prefix_ids). Every completion's log-probs, its first token's included, and the
     gradients equal prompt + completion run alone (float64), under a window with a sink and a full
     layer, prompts of three lengths in one call, with activation checkpointing too."""
@@ -457,8 +457,8 @@ def test_prompts_run_once_on_gpu():
 
 
 def test_compiled_blocks_run_prompts_once():
-    """--compile with --share-prompts: the compiled blocks keep the prompts' keys and values (a list
-    they add to) and read them (a tuple): log-probs and gradients equal the eager model's."""
+    """--compile with --share-prompts: the compiled blocks take the prompts and the rows continuing them
+    in one row (Attention.attend_prefixed): log-probs and gradients equal the eager model's."""
     eager = packed_model(torch.float32)
     compiled = packed_model(torch.float32)
     compiled.load_state_dict(eager.state_dict())

@@ -374,7 +374,7 @@ def pick_impl(q, k, window, packed=False):
     """
     auto: packed rows are flex on CUDA in half precision or under half-precision autocast (it skips
     the blocks between documents, where SDPA's mask spans the whole row: 3.70 against 4.00 s of a
-    GRPO step's training with --share-prompts on an H200, BENCHMARKS.md), SDPA with their mask
+    GRPO step's training with each group packed in one row on an H200, BENCHMARKS.md), SDPA with their mask
     elsewhere. Full causal attention is SDPA's flash kernel everywhere. A window on CUDA in half
     precision is flex (it skips masked blocks: O(T*W) compute, ~5x full causal at T=64k, W=4k on
     an H100); otherwise SDPA with a mask is fastest while the T x T mask is small, then the

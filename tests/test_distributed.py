@@ -130,8 +130,8 @@ def grpo_steps(model, optimizer, tokenizer, sampler=None, steps=2, extra=()):
                          step, sampler) for step in range(steps)]
 
 
-@pytest.mark.parametrize("extra", [(), ("--micro-batch-tokens", "128"), ("--micro-batch-tokens", "128", "--share-prompts")],
-                         ids=["rows", "packed", "shared"])
+@pytest.mark.parametrize("extra", [(), ("--micro-batch-tokens", "128"), ("--share-prompts",), ("--micro-batch-tokens", "128", "--share-prompts")],
+                         ids=["rows", "packed", "shared", "shared-packed"])
 def test_grpo_two_ranks_equal_one_and_a_rank_without_signal_does_not_hang(tmp_path, extra):
     from tests.test_rl import TOY_VOCAB, toy_model
     from tests.test_generate import write_tokenizer

@@ -204,7 +204,9 @@ class Attention(nn.Module):
         prompt's keys and values, then its own. q (1, Hq, P * L + R * T, D), k and v (1, Hkv, ...) -> as q.
         """
         n, R = P * L, of.shape[0]
-        rows = lambda t, count, length: t[0].unflatten(1, (count, length)).transpose(0, 1)  # (H, count * length, D) -> (count, H, length, D)  # noqa: E731
+        def rows(t, count, length):  # (1, H, count * length, D) -> (count, H, length, D)
+            return t[0].unflatten(1, (count, length)).transpose(0, 1)
+
         q_prompt, k_prompt, v_prompt = (rows(t[:, :, :n], P, L) for t in (q, k, v))  # (P, H, L, D)
         q_rows, k_rows, v_rows = (rows(t[:, :, n:], R, T) for t in (q, k, v))  # (R, H, T, D)
         y_prompt = sliding_window_attention(q_prompt, k_prompt, v_prompt, self.window, self.sinks, impl)
@@ -595,10 +597,11 @@ def completion_rows(pairs, packed=0, share=False):
 def pairs_logprobs(model, pairs, temperature, packed=0, share=False):
     """
     Log-probs of each (prompt, completion) pair's completion tokens under `model`, from the rows of
-    completion_rows -> (R, N) with N the longest completion (past each one's end: any value, for the caller to mask), and the positions
-    the forwards ran, padding included. share without packed: each prompt runs once for its pairs
-    (hidden_states' prefix_ids), one forward per prompt length, each pair a row of [the prompt's last
-    token] + completion, so that a row predicts its first completion token itself.
+    completion_rows -> (R, N) with N the longest completion (past each one's end: any value, for the
+    caller to mask), and the positions the forwards ran, padding included. share without packed: each
+    prompt is held once for its pairs (hidden_states' prefix_ids), one forward per prompt length, each
+    pair a row of [the prompt's last token] + completion, so that a row predicts its first completion
+    token itself.
     """
     device, N = model.embed_tokens.weight.device, max(len(c) for _, c in pairs)
     if not share or packed:

@@ -128,7 +128,7 @@ def busy_ms(trace_file):
                     during[e["name"]] = during.get(e["name"], 0.0) + overlap
                 i += 1
     host = sorted(during.items(), key=lambda kv: -kv[1])[:8]
-    return total / 1e3, sum(1 for e in events if e.get("cat") == "kernel"), (len(gaps), sum(gaps) / 1e3), calls + [("", (0, 0))] + host
+    return total / 1e3, sum(1 for e in events if e.get("cat") == "kernel"), (len(gaps), sum(gaps) / 1e3), calls, host
 
 
 for _, run in phases(0):  # warm-up: compilation, CUDA graphs, AdamW's state
@@ -158,17 +158,19 @@ for name, run in phases(2):
         wall = timed_ms(run)
     trace = os.path.join(scratch, "trace.json")
     prof.export_chrome_trace(trace)
-    busy, kernels, gaps, calls = busy_ms(trace) if cuda else (float("nan"), 0, (0, 0.0), [])
+    busy, kernels, gaps, calls, host = busy_ms(trace) if cuda else (float("nan"), 0, (0, 0.0), [], [])
     idle = f"{max(0.0, 1 - busy / unprofiled[name]):.0%}" if cuda else "-"  # no GPU timeline on the CPU
     say(f"| {name} | {unprofiled[name]:.0f} | {busy:.0f} | {idle} | {wall:.0f} | {kernels} | {gaps[0]}, {gaps[1]:.0f} ms |")
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key, calls))
-for name, wall, events, key, calls in tops:
+    tops.append((name, wall, sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[: args.top], key, calls, host))
+for name, wall, events, key, calls, host in tops:
     if calls:
-        say(f"\n{name}: CUDA runtime calls by host time, then what the host ran while the GPU idled (profiled)\n\n"
-            "| call, or op during GPU idle | count | ms |\n|---|---|---|")
-        for call, value in calls:
-            say(f"| `{call[:90]}` | {value[0]} | {value[1] / 1e3:.1f} |" if isinstance(value, tuple) else f"| `{call[:90]}` | | {value / 1e3:.1f} |")
+        say(f"\n{name}: CUDA runtime calls by host time (profiled)\n\n| call | count | ms |\n|---|---|---|")
+        for call, (n, us) in calls:
+            say(f"| `{call}` | {n} | {us / 1e3:.1f} |")
+        say(f"\n{name}: what the host ran while the GPU idled (profiled; nested ops each count)\n\n| op | ms |\n|---|---|")
+        for op, us in host:
+            say(f"| `{op[:90]}` | {us / 1e3:.1f} |")
     say(f"\n{name}: top kernels (profiled wall time {wall:.0f} ms)\n\n| kernel / op | calls | ms | share of the phase |\n|---|---|---|---|")
     for e in events:
         ms = getattr(e, key) / 1e3

@@ -91,8 +91,8 @@ def get_args(argv=None):
                    help="instead: each training forward is one row of this many positions holding whole rows end to end "
                         "(model.pack): one shape for every forward, however long the responses (a multiple of 128; 0: off)")
     p.add_argument("--share-prompts", action="store_true",
-                   help="each prompt runs once for all its rows of a training forward, its keys and values kept for "
-                        "them (model.pairs_logprobs; packed rows: model.pack_shared): the same log-probs, the prompt's "
+                   help="each training forward holds a prompt once for all its rows, which read its keys and values "
+                        "(model.pairs_logprobs; packed rows: model.pack_shared): the same log-probs, the prompt's "
                         "positions computed once, not group-size times (README)")
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, each refilled with the next row as it ends, every prompt "

@@ -99,7 +99,8 @@ def phases(step):
 
 def busy_ms(trace_file):
     """The union of the GPU kernels', copies' and memsets' intervals in a Chrome trace, in ms, the kernel count, the
-    GPU's idle gaps of 1 ms or more (count, ms), and the CUDA runtime calls by total host time: where the host waited."""
+    GPU's idle gaps of 1 ms or more (count, ms), the CUDA runtime calls by total host time (where the host waited), and
+    the CPU ops by their overlap with the GPU's idle gaps of 20 us or more (what kept the GPU waiting)."""
     with open(trace_file) as f:
         events = json.load(f)["traceEvents"]
     spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e)

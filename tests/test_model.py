@@ -374,7 +374,7 @@ def test_pack_shared_by_hand():
 def test_shared_prompts_equal_each_sequence_alone(impl):
     """pack_shared + token_logprobs(prefix_start=...): every completion's log-probs, its first token's
     included, and their gradients equal those of prompt + completion run alone (float64), under a
-    window with a sink and a full layer; completion_rows gives the same one row per prompt."""
+    window with a sink and a full layer; completion_rows(packed, share=True) lays pairs in any order out as pack_shared."""
     model = packed_model(torch.float64)
     model.impl = impl
     g = torch.Generator().manual_seed(3)
@@ -394,7 +394,8 @@ def test_shared_prompts_equal_each_sequence_alone(impl):
     for (name, p), grad in zip(model.named_parameters(), shared_grads):  # a prompt position's gradient is G completions' sum,
         torch.testing.assert_close(grad, p.grad, rtol=0, atol=1e-6, msg=name)  # rounded once by RMSNorm's float32, not G times
     rows, _, _, row_of, starts = completion_rows(pairs[::-1], packed=96, share=True)  # one row, whatever the pairs' order
-    assert rows.shape == (1, 96) and row_of == [0] * 6 and torch.equal(rows, pack_shared(groups[::-1], 96)[0]) is False
+    assert row_of == [0] * 6  # the groups in order of first appearance: the pairs reversed reverse them and their completions
+    assert torch.equal(rows, pack_shared([(p, cs[::-1]) for p, cs in groups[::-1]], 96)[0])
     assert [rows[r, s + 1 : s + 1 + len(c)].tolist() for r, s, (_, c) in zip(row_of, starts, pairs[::-1])] == [c for _, c in pairs[::-1]]
     with pytest.raises(ValueError, match="give `packed`"):
         completion_rows(pairs, share=True)

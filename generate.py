@@ -125,6 +125,14 @@ class KVCache:
     def memory_bytes(self):
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
+    def reset(self):
+        """Empty, for another generation call: every slot unheld, every row at position 0. In place, so that the
+        decode step's CUDA graphs, which read and write these very tensors, stay valid (decode_engine's keep)."""
+        for held in self.slot_pos.values():
+            held.fill_(-1)
+        self.pos.zero_()
+        self.drop_stash()
+
     # -- prefill: the prompt attends to itself with the training attention; the cache keeps what the
     #    window will still need. `rows` (the prompt's G sample rows) get a copy each.
 
@@ -475,6 +483,29 @@ def compiled_decode_step():
     return torch.compile(decode_step, dynamic=None)
 
 
+def decode_engine(model, batch, max_len, cuda_graph, compile, keep=None):
+    """
+    The KV cache and the decode step of one generation call: (cache, step).
+    keep: a dict the caller holds from call to call (rl.py's rollouts). A call of the same model, batch, cache
+    length and flags takes the last call's cache and decode step, emptied, instead of new ones, so that the
+    step's CUDA graphs are replayed, not captured again: every capture synchronises and empties the
+    allocator's cache (torch.cuda.graph), which the training pass between two rollouts then refills with
+    cudaMalloc calls. The price: the cache and the graphs' memory stay allocated between calls.
+    """
+    device, dtype = model.embed_tokens.weight.device, model.embed_tokens.weight.dtype
+    key = (batch, max_len, dtype, cuda_graph and device.type == "cuda", compile)
+    if keep is not None and keep.get("model") is model and keep.get("key") == key:
+        keep["cache"].reset()
+        return keep["cache"], keep["step"]
+    if keep:
+        keep.clear()  # the last call's cache and graphs go before the new ones are allocated
+    cache = KVCache(model, batch, max_len, device, dtype)
+    step = DecodeStep(model, cache, batch, device, key[3], compile)
+    if keep is not None:
+        keep.update(model=model, key=key, cache=cache, step=step)
+    return cache, step
+
+
 def check_prompts(model, prompts, max_new_tokens):
     context = model.config.max_position_embeddings
     for i, p in enumerate(prompts):
@@ -527,7 +558,7 @@ def truncated_rows(tokens, mask, eos):
 
 @torch.no_grad()
 def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-             seed=0, stop_check_every=None, cuda_graph=True, compile=False, budgets=None):
+             seed=0, stop_check_every=None, cuda_graph=True, compile=False, budgets=None, keep=None):
     """
     prompts: a list of token-id lists. Returns a Generation with len(prompts) * group_size rows,
     the G rows of prompt p being rows p*G .. p*G + G-1. compile: torch.compile the decode step
@@ -537,6 +568,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     the GPU, which then idles while the host launches the next step's kernels; unchecked, the host
     queues steps ahead (1% of bench_rl's generation on an H200, BENCHMARKS.md). Default: every step on
     the CPU, where it costs nothing, every 16 on CUDA, at most 15 steps past the end; the output is the same.
+    keep: a dict held between calls, to reuse the cache and CUDA graphs (decode_engine); the output is the same.
     """
     check_sampling(temperature, top_p, top_k, max_new_tokens)
     check_prompts(model, prompts, max_new_tokens)
@@ -544,7 +576,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     stop_check_every = stop_check_every or (16 if device.type == "cuda" else 1)
     B, G = len(prompts) * group_size, group_size
     limit = row_limits(budgets, B, max_new_tokens, device)
-    cache = KVCache(model, B, cache_length(prompts, max_new_tokens, compile), device, model.embed_tokens.weight.dtype)
+    cache, step = decode_engine(model, B, cache_length(prompts, max_new_tokens, compile), cuda_graph, compile, keep)
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(eos_ids, device=device)
     longest_prompt = max(map(len, prompts))  # decode step t writes position len(prompt) + t
@@ -558,7 +590,6 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
     logprobs = torch.zeros(B, max_new_tokens, device=device)
     mask = torch.zeros(B, max_new_tokens, dtype=torch.bool, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    step = DecodeStep(model, cache, B, device, cuda_graph and device.type == "cuda", compile)
     for t in range(max_new_tokens):
         tok, lp = sample(logits, temperature, top_p, top_k, generator, compiled=compile)
         tokens[:, t] = torch.where(done, tokens[:, t], tok)
@@ -574,7 +605,7 @@ def generate(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=
 
 @torch.no_grad()
 def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, temperature=1.0, top_p=1.0, top_k=0,
-                        seed=0, *, slots, unit=None, check_every=4, cuda_graph=True, compile=False, budgets=None):
+                        seed=0, *, slots, unit=None, check_every=4, cuda_graph=True, compile=False, budgets=None, keep=None):
     """
     generate() with continuous batching, for long-tailed response lengths: the cache has `slots`
     rows (a multiple of `unit`: the memory, whatever the number of prompts), and whenever the
@@ -600,7 +631,7 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     land on different rows. Greedy (temperature 0) gives generate()'s tokens row for row, up to
     rounding: a row's neighbours in the batch change, which on a GPU can change a kernel's summation
     order and flip a near-tie in bf16; in float32 on the CPU the tests find them identical.
-    budgets: as in generate().
+    budgets, keep: as in generate().
     """
     check_sampling(temperature, top_p, top_k, max_new_tokens)
     check_prompts(model, prompts, max_new_tokens)
@@ -616,7 +647,7 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     B = P * G
     S = min(slots, B)  # more slots than rows would only idle
     limit = torch.cat([row_limits(budgets, B, N, device), torch.ones(1, dtype=torch.long, device=device)])  # (B + 1,)
-    cache = KVCache(model, S, cache_length(prompts, N, compile), device, model.embed_tokens.weight.dtype)
+    cache, step = decode_engine(model, S, cache_length(prompts, N, compile), cuda_graph, compile, keep)
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(eos_ids, device=device)
     longest_prompt = max(map(len, prompts))
@@ -630,7 +661,6 @@ def generate_continuous(model, prompts, max_new_tokens, eos_ids, group_size=1, t
     t = torch.zeros(S, dtype=torch.long, device=device)
     done = torch.ones(S, dtype=torch.bool, device=device)
     logits = torch.zeros(S, model.config.vocab_size, device=device)
-    step = DecodeStep(model, cache, S, device, cuda_graph and device.type == "cuda", compile)
     offsets = torch.arange(U, device=device)
     units, queued = B // U, 0  # unit k: rows k*U .. k*U + U-1, all of prompt k*U // G; units 0 .. queued-1 have had slots
     stashed = None  # the prompt in the cache's stash (KVCache.copy_prompt)

@@ -305,6 +305,9 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
 
 
+KEPT_DECODE = {}  # the rollout's KV cache and CUDA graphs, kept from one step to the next (generate.decode_engine)
+
+
 def rollout(sampler, prompts, tokenizer, args, step):
     """1. G completions per prompt; rows p*G .. p*G + G-1 belong to prompt p."""
     sampler.eval()  # also: checkpointing applies in training mode only, and would bypass the cache
@@ -312,7 +315,7 @@ def rollout(sampler, prompts, tokenizer, args, step):
     # single rows refilled: a whole group would hold its G slots until its longest sample ends (BENCHMARKS.md: 2.9x, not 1.9x)
     engine = functools.partial(generate_continuous, slots=args.rollout_slots, unit=1) if args.rollout_slots else generate
     return engine(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
-                  args.top_k, seed=seed, compile=args.compile)
+                  args.top_k, seed=seed, compile=args.compile, keep=KEPT_DECODE)
 
 
 def group_advantages(rewards, gen, args):

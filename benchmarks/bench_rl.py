@@ -13,6 +13,8 @@ reward per sample (so no group is skipped and every row is trained on), full att
         # decode attentions A/B in one process, each twice: the generation time has varied between processes
     python benchmarks/bench_rl.py --compile --no-checkpointing --windows none,256 --share-prompts off,on,off,on --steps 2
         # training forwards holding each prompt once (rl.py --share-prompts) beside a prompt per row, in one process
+    python benchmarks/bench_rl.py --compile --no-checkpointing --windows none --share-prompts on --keep-decode off,on,off,on --steps 2
+        # rollouts that keep their KV cache and CUDA graphs (rl.py's default) beside rollouts that rebuild them
 
 --long-tail is reasoning far past the window: prompts of 64-512 random tokens, and each response's
 length drawn from a long-tailed (log-normal) distribution capped at --new-tokens, most short and a
@@ -62,6 +64,9 @@ parser.add_argument("--decode", default="auto",
 parser.add_argument("--sdpa-decode", action="store_true", help=argparse.SUPPRESS)  # the old name of --decode sdpa
 parser.add_argument("--share-prompts", default="off", help="rl.py --share-prompts for each timed row, comma-separated off/on "
                     "(both in one process: off,on): each training forward holds a prompt once for its rows")
+parser.add_argument("--keep-decode", default="on", help="for each timed row, comma-separated on/off (both in one process: "
+                    "off,on): on, rl.py's rollouts keep the KV cache and CUDA graphs from step to step (generate.decode_engine); "
+                    "off, each rollout allocates and captures them again (as before)")
 parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
@@ -74,11 +79,13 @@ if args.live_bucket:  # decode reads a full-length cache's first slots in steps 
 DECODE = {"auto": generate.decode_attention, "bmm": generate.decode_attention_bmm, "sdpa": generate.decode_attention_sdpa}
 if args.sdpa_decode:
     args.decode = "sdpa"
-decodes, shares = args.decode.split(","), args.share_prompts.split(",")
+decodes, shares, keeps = args.decode.split(","), args.share_prompts.split(","), args.keep_decode.split(",")
 if not set(decodes) <= set(DECODE):
     raise SystemExit(f"error: --decode takes {', '.join(DECODE)}, got {args.decode}")
 if not set(shares) <= {"off", "on"}:
     raise SystemExit(f"error: --share-prompts takes off, on or both (off,on), got {args.share_prompts}")
+if not set(keeps) <= {"off", "on"}:
+    raise SystemExit(f"error: --keep-decode takes off, on or both (off,on), got {args.keep_decode}")
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024, tie_word_embeddings=True)
@@ -154,8 +161,10 @@ step_seed = 0
 
 
 rows = []
-for window, decode, share in [(window, decode, share) for window in args.windows.split(",") for decode in decodes for share in shares]:
+for window, decode, share, keep in [(window, decode, share, keep) for window in args.windows.split(",") for decode in decodes
+                                    for share in shares for keep in keeps]:
     w = None if window == "none" else int(window)
+    rl.KEPT_DECODE = {} if keep == "on" else None  # rl.rollout passes it to the engine at each call
     generate.decode_attention = DECODE[decode]  # KVCache.attend looks it up at each call; the compiled step guards on it
     for m in (model, sampler):
         m.set_window(w)
@@ -183,7 +192,8 @@ for window, decode, share in [(window, decode, share) for window in args.windows
     mean = {k: sum(t[k] for t in timed) / len(timed) for k in ("gen_s", "reward_s", "fwd_s", "update_s", "sec", "logp_diff")}
     mem = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
     name = (("full attention" if w is None else f"SWA W={w}") + (f", {decode} decode" if decodes != ["auto"] else "")
-            + {"on": ", shared prompts", "off": ", prompt per row" if shares != ["off"] else ""}[share])
+            + {"on": ", shared prompts", "off": ", prompt per row" if shares != ["off"] else ""}[share]
+            + ("" if keeps == ["on"] else {"on": ", decode kept", "off": ", decode rebuilt"}[keep]))
     rows.append((name, mean, sum(t["gen_tokens_per_s"] * t["gen_s"] for t in timed) / sum(t["gen_s"] for t in timed), mem))
     print(f"  {name:16s} generation {mean['gen_s']:6.2f} s  log-prob forward {mean['fwd_s']:6.2f} s  update {mean['update_s']:6.2f} s"
           f"  step {mean['sec']:6.2f} s  peak {mem:.1f} GiB  |logp diff| {mean['logp_diff']:.2e}")

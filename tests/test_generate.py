@@ -266,6 +266,57 @@ def test_compiled_decode_of_fused_projections_follows_refreshed_weights():
         torch.testing.assert_close(compiled.logprobs, eager.logprobs, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ["static", "continuous"])
+@pytest.mark.parametrize("layout", ["swa-sinks", "hybrid"])
+def test_kept_engine_equals_a_fresh_one(engine, layout):
+    """rl.py's rollouts keep the cache and decode step from call to call (decode_engine's keep): a call on the
+    kept one, whatever the last call left in it, samples what a call on a new one samples, and a call of
+    another shape replaces it."""
+    model = tiny_model(layout, seed=6)
+    run = (functools.partial(generate, group_size=2) if engine == "static"
+           else functools.partial(generate_continuous, group_size=2, slots=4, unit=1, check_every=2))
+    keep, caches = {}, []
+    calls = [(prompts_of([12, 5, 9], seed=6), dict(temperature=1.0, seed=1)),  # the longest prompt sets the cache length
+             (prompts_of([3, 12, 7], seed=7), dict(temperature=0.7, top_k=5, seed=2)),
+             (prompts_of([12, 2, 6], seed=8), dict(temperature=0)),
+             (prompts_of([12, 4, 8, 5], seed=9), dict(temperature=1.0, seed=3))]  # more rows (static): a new cache
+    for i, (prompts, kwargs) in enumerate(calls):
+        budgets = torch.randint(1, 25, (2 * len(prompts),), generator=torch.Generator().manual_seed(i)).tolist()
+        fresh = run(model, prompts, 24, ENDS, budgets=budgets, **kwargs)
+        kept = run(model, prompts, 24, ENDS, budgets=budgets, keep=keep, **kwargs)
+        assert fresh.mask.sum(1).min() < 12 < fresh.mask.sum(1).max()  # rows end apart: slots hold stale keys when reused
+        assert torch.equal(kept.tokens, fresh.tokens) and torch.equal(kept.mask, fresh.mask)
+        assert torch.equal(kept.logprobs, fresh.logprobs) and torch.equal(kept.truncated, fresh.truncated)
+        caches.append(keep["cache"])
+    assert caches[0] is caches[1] is caches[2]
+    assert (caches[3] is not caches[2]) == (engine == "static")  # continuous batching: 4 slots, whatever the rows
+    # taken again, it is emptied as a new one starts: no row at a stale position, which would widen the live slots read
+    assert (caches[3].pos > 0).any()
+    cache, _ = generate_module.decode_engine(model, len(caches[3].pos), caches[3].max_len, True, False, keep)
+    assert cache is caches[3] and (cache.pos == 0).all() and all((held == -1).all() for held in cache.slot_pos.values())
+
+
+@pytest.mark.skipif(not CUDA or generate_module.triton is None, reason="needs a GPU with triton")
+def test_kept_engine_replays_its_cuda_graphs(monkeypatch):
+    """On a GPU, compiled, the point of keeping: a second rollout of the same shape captures no CUDA graph, and
+    samples what a fresh engine (eager first steps, then new graphs) samples, in bf16 at a Qwen-like head layout."""
+    captured = []
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda real=torch.cuda.CUDAGraph: captured.append(1) or real())
+    torch.manual_seed(0)
+    config = Config(model_type="qwen2", vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                    num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=4096)
+    model = Model(config).cuda().to(torch.bfloat16).eval()
+    model.set_window(64)
+    keep = {}
+    for seed in (1, 2, 3):
+        prompts = torch.randint(0, 512, (4, 100), generator=torch.Generator().manual_seed(seed)).tolist()
+        fresh = generate(model, prompts, 300, [-1], group_size=2, seed=seed, compile=True)
+        before = len(captured)
+        kept = generate(model, prompts, 300, [-1], group_size=2, seed=seed, compile=True, keep=keep)
+        assert (len(captured) > before) == (seed == 1)  # graphs captured by the first kept call only
+        assert torch.equal(kept.tokens, fresh.tokens) and torch.equal(kept.logprobs, fresh.logprobs)
+
+
 def test_group_rows_share_the_prompt_and_seed_reproduces():
     model = tiny_model("swa")
     prompts = prompts_of([5, 8])

@@ -189,6 +189,7 @@ class KVCache:
             held = self.readable(w, self.slot_pos[w])  # (B, slots)
             mask = visible(self.pos[:, None], held, w, self.sinks) & (held >= 0)
             self.step_slots[w], self.step_masks[w] = slot, mask[:, None, None, :]  # (B, 1, 1, slots)
+        self.step_ends = {w: seen_ends(m) for w, m in self.step_masks.items()}  # once per window, not per layer
 
     def end_step(self):
         self.pos += 1
@@ -215,23 +216,30 @@ class KVCache:
         Hkv = k.shape[1]
         keys, values = self.readable(w, self.k[layer]), self.readable(w, self.v[layer])  # (B, Hkv, live or all slots, D)
         attend = decode_attention if self.compiled else decode_attention_sdpa  # see decode_attention: it needs the fusion
-        y = attend(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w])
+        y = attend(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w], self.step_ends[w])
         return y.reshape(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 
-def decode_attention(q, keys, values, mask):
+def seen_ends(mask):
+    """mask (B, 1, 1, S) -> (B,) one past each row's last visible slot: decode_attention_triton reads no further."""
+    S = mask.shape[-1]
+    return torch.where(mask[:, 0, 0], torch.arange(1, S + 1, device=mask.device), 0).amax(-1)
+
+
+def decode_attention(q, keys, values, mask, ends=None):
     """
     q (B, Hkv, G, D): the G query heads of each kv head, one position per row; keys, values (B, Hkv, S, D);
-    mask (B, 1, 1, S) -> (B, Hkv, G, D). What the compiled decode step attends with (KVCache.compiled):
+    mask (B, 1, 1, S) -> (B, Hkv, G, D); ends: seen_ends(mask) if the caller has it (the triton kernel skips
+    the slots past a row's end; the others mask them). What the compiled decode step attends with (KVCache.compiled):
     on a GPU with triton, in bf16 or fp16, decode_attention_triton (one pass over the cache); otherwise
     decode_attention_bmm. The reference both are tested against: decode_attention_sdpa.
     """
     if triton is not None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) and q.shape[-1] in (64, 128, 256):
-        return decode_attention_triton(q, keys, values, mask)
+        return decode_attention_triton(q, keys, values, mask, ends)
     return decode_attention_bmm(q, keys, values, mask)
 
 
-def decode_attention_bmm(q, keys, values, mask):
+def decode_attention_bmm(q, keys, values, mask, ends=None):
     """
     decode_attention as two batched matrix products around a float32 softmax, the scores accumulated
     and kept in float32 as a flash kernel keeps them (a bf16 score would move a logit of 30 by 0.1).
@@ -255,7 +263,7 @@ def decode_attention_bmm(q, keys, values, mask):
     return (probs @ v3).view(B, Hkv, G, D)
 
 
-def decode_attention_sdpa(q, keys, values, mask):
+def decode_attention_sdpa(q, keys, values, mask, ends=None):
     """The reference decode_attention is tested against: torch's fused kernels (cuDNN on an H200)."""
     return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
@@ -265,7 +273,8 @@ def decode_attention_sdpa(q, keys, values, mask):
 #    rows of one tile (padded to 16, tl.dot's least), the scores stay in float32 registers with an
 #    online softmax, and the probabilities go into the values product in the cache's dtype, as flash
 #    attention does. Small batches split the cache so that the GPU has enough programs; the stretches
-#    are merged by their log-sum-exp. Reads what the two-product path reads, in one launch, not three.
+#    are merged by their log-sum-exp. One launch, not three, and it stops at each row's last visible slot
+#    (seen_ends): a full-length cache's live slots run to the furthest row's bucket, a shorter row's end is its own.
 #    On an H200 at the Qwen2.5-1.5B shape, per layer: 67 against 92 µs at batch 256 over 1024 keys,
 #    3.4 against 9.3 µs at batch 1; a GRPO step's generation 2.01 s against 2.42-2.47 s (BENCHMARKS.md).
 
@@ -283,7 +292,7 @@ DECODE_BLOCK = 64  # keys per tile
 
 if triton is not None:
     @triton.jit
-    def _decode_attention_kernel(Q, K, V, MASK, OUT, LSE, S, scale,
+    def _decode_attention_kernel(Q, K, V, MASK, ENDS, OUT, LSE, S, scale,
                                  sq_b, sq_h, sq_g, sk_b, sk_h, sk_s, sv_b, sv_h, sv_s, sm_b, sm_s,
                                  Hkv: tl.constexpr, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
                                  BLOCK_G: tl.constexpr, BLOCK: tl.constexpr):
@@ -293,7 +302,7 @@ if triton is not None:
         q = tl.load(Q + b * sq_b + h * sq_h + g[:, None] * sq_g + d[None, :], mask=g[:, None] < G, other=0.0)  # (BLOCK_G, D)
         chunk = tl.cdiv(tl.cdiv(S, SPLITS), BLOCK) * BLOCK
         start = split * chunk
-        end = tl.minimum(start + chunk, S)
+        end = tl.minimum(start + chunk, tl.load(ENDS + b).to(tl.int32))  # no key past the row's last visible slot is read
         m_i = tl.full([BLOCK_G], float("-inf"), tl.float32)  # running max of the scores, per query head
         l_i = tl.zeros([BLOCK_G], tl.float32)  # running sum of exp(score - m_i)
         acc = tl.zeros([BLOCK_G, D], tl.float32)
@@ -322,14 +331,14 @@ if triton is not None:
 
 @torch.library.custom_op("swarr::decode_attention_stretches", mutates_args=())
 def decode_attention_stretches(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
-                               splits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> out (B, Hkv, splits, G, D) float32, each stretch's attention, and its lse (B, Hkv, splits, G)."""
+                               ends: torch.Tensor, splits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> out (B, Hkv, splits, G, D) float32, each stretch's attention, and its lse (B, Hkv, splits, G). ends: seen_ends(mask)."""
     B, Hkv, G, D = q.shape
     out = torch.empty(B, Hkv, splits, G, D, device=q.device, dtype=torch.float32)
     lse = torch.empty(B, Hkv, splits, G, device=q.device, dtype=torch.float32)
     seen = mask.view(torch.uint8)  # (B, 1, 1, S): bool as bytes, the same strides
     _decode_attention_kernel[(B * Hkv, splits)](
-        q, keys, values, seen, out, lse, keys.shape[2], D**-0.5,
+        q, keys, values, seen, ends, out, lse, keys.shape[2], D**-0.5,
         q.stride(0), q.stride(1), q.stride(2), keys.stride(0), keys.stride(1), keys.stride(2),
         values.stride(0), values.stride(1), values.stride(2), seen.stride(0), seen.stride(3),
         Hkv=Hkv, G=G, D=D, SPLITS=splits, BLOCK_G=max(16, triton.next_power_of_2(G)), BLOCK=DECODE_BLOCK,
@@ -338,18 +347,18 @@ def decode_attention_stretches(q: torch.Tensor, keys: torch.Tensor, values: torc
 
 
 @decode_attention_stretches.register_fake
-def _(q, keys, values, mask, splits):
+def _(q, keys, values, mask, ends, splits):
     B, Hkv, G, D = q.shape
     return q.new_empty(B, Hkv, splits, G, D, dtype=torch.float32), q.new_empty(B, Hkv, splits, G, dtype=torch.float32)
 
 
-def decode_attention_triton(q, keys, values, mask):
+def decode_attention_triton(q, keys, values, mask, ends=None):
     """decode_attention in one pass over the cache (see above); q (B, Hkv, G, D) -> (B, Hkv, G, D)."""
     B, Hkv, G, D = q.shape
     if q.stride(-1) != 1 or keys.stride(-1) != 1 or values.stride(-1) != 1:
         raise ValueError("decode_attention_triton: q, keys and values need contiguous last dimensions")
     splits = decode_splits(B * Hkv, q.device)
-    out, lse = decode_attention_stretches(q, keys, values, mask, splits)
+    out, lse = decode_attention_stretches(q, keys, values, mask, seen_ends(mask) if ends is None else ends, splits)
     if splits == 1:  # large batches: one stretch, nothing to merge
         return out[:, :, 0].to(q.dtype)
     weight = torch.softmax(lse, dim=2)  # (B, Hkv, splits, G): each stretch's share of the softmax's denominator

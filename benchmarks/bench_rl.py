@@ -59,7 +59,8 @@ parser.add_argument("--rollout-slots", type=int, default=0, help="rl.py --rollou
 parser.add_argument("--live-bucket", type=int, default=0, help="generate.LIVE_BUCKET (the smallest step of live slots) for this run (0: its default)")
 parser.add_argument("--decode", default="auto",
                     help="with --compile, the decode attention of each timed row, comma-separated, all in one process (repeat one "
-                         "to time it again): auto (generate.decode_attention: the triton kernel on a GPU), bmm (two batched "
+                         "to time it again): auto (generate.decode_attention: the triton kernel on a GPU), all (the triton kernel "
+                         "reading every live slot, not stopping at each row's last visible one), bmm (two batched "
                          "products, decode_attention_bmm), sdpa (torch's SDPA, the reference); eager decode uses SDPA either way")
 parser.add_argument("--sdpa-decode", action="store_true", help=argparse.SUPPRESS)  # the old name of --decode sdpa
 parser.add_argument("--share-prompts", default="off", help="rl.py --share-prompts for each timed row, comma-separated off/on "
@@ -76,7 +77,10 @@ if not args.tiny and device == "cpu":
 
 if args.live_bucket:  # decode reads a full-length cache's first slots in steps of at least this
     generate.LIVE_BUCKET = args.live_bucket
-DECODE = {"auto": generate.decode_attention, "bmm": generate.decode_attention_bmm, "sdpa": generate.decode_attention_sdpa}
+DECODE = {"auto": generate.decode_attention, "bmm": generate.decode_attention_bmm, "sdpa": generate.decode_attention_sdpa,
+          # the triton kernel reading every live slot, as before it stopped at each row's last visible one (seen_ends)
+          "all": lambda q, keys, values, mask, ends=None: generate.decode_attention_triton(
+              q, keys, values, mask, torch.full((q.shape[0],), keys.shape[2], device=q.device))}
 if args.sdpa_decode:
     args.decode = "sdpa"
 decodes, shares, keeps = args.decode.split(","), args.share_prompts.split(","), args.keep_decode.split(",")

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 import generate as generate_module
 from generate import (DecodeStep, KVCache, decode_attention, decode_attention_bmm, decode_attention_sdpa, decode_attention_stretches,
-                      decode_attention_triton, decode_splits, generate, generate_continuous, kv_cache_bytes, live_slots, sample)
+                      decode_attention_triton, decode_splits, generate, generate_continuous, kv_cache_bytes, live_slots, sample,
+                      seen_ends)
 from model import Config, Model, fuse_projections
 
 VOCAB = 61
@@ -151,12 +152,19 @@ def test_decode_attention_triton_equals_sdpa(B, Hkv, G, S, D, splits):
     cache = torch.zeros(B, Hkv, S + 37, D, dtype=LOW, device=device)
     cache[:, :, :S] = keys.to(LOW)
     low = [t.to(device, LOW) for t in (q, values)]
-    out, lse = decode_attention_stretches(low[0], cache[:, :, :S], low[1], mask.to(device), splits)
+    out, lse = decode_attention_stretches(low[0], cache[:, :, :S], low[1], mask.to(device), seen_ends(mask).to(device), splits)
     assert out.shape == (B, Hkv, splits, G, D) and lse.shape == (B, Hkv, splits, G)
     merged = (torch.softmax(lse, 2)[..., None] * out).sum(2).double().cpu()  # as decode_attention_triton merges
     assert (merged - ref).abs().max() < 0.006 * ref.abs().max()
     with_splits = decode_attention_triton(low[0], cache[:, :, :S], low[1], mask.to(device))  # its own split count (1 at B=133)
     assert with_splits.dtype == LOW and (with_splits.double().cpu() - ref).abs().max() < 0.006 * ref.abs().max()
+    # the kernel reads no slot past a row's last visible one: NaN there (0 * NaN would poison the sum) changes nothing
+    poisoned = [t.clone() for t in (cache, low[1])]
+    for b, end in enumerate(seen_ends(mask).tolist()):
+        assert mask[b, 0, 0, end - 1] and not mask[b, 0, 0, end:].any()
+        for t in poisoned:
+            t[b, :, end:] = float("nan")
+    assert torch.equal(decode_attention_triton(low[0], poisoned[0][:, :, :S], poisoned[1], mask.to(device)), with_splits)
     scores = torch.einsum("bhgd,bhsd->bhgs", q, keys) * D**-0.5  # each stretch's log-sum-exp, recomputed by hand
     chunk = -(-(-(-S // splits)) // generate_module.DECODE_BLOCK) * generate_module.DECODE_BLOCK
     for i in range(splits):

@@ -97,6 +97,8 @@ def get_args(argv=None):
     p.add_argument("--rollout-slots", type=int, default=0,
                    help="continuous batching: this many cache rows, each refilled with the next row as it ends, every prompt "
                         "prefilled once (0: all of a step's rows at once, until the longest ends)")
+    p.add_argument("--free-rollout-cache", action="store_true", help="free the rollout's KV cache and CUDA graphs after each step, "
+                   "for training that needs the memory; by default they are kept for the next step (generate.decode_engine)")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--compile", action="store_true", help="torch.compile training blocks, the rollout's decode step and draw (GPU)")
     # evaluation during training
@@ -305,7 +307,7 @@ def grpo_step(model, optimizer, prompts, golds, tokenizer, args, reward_fn, step
     return step_metrics(gen, texts, rewards, keep, zero_std, done, args, synthetic, gen_s, reward_s)
 
 
-KEPT_DECODE = {}  # the rollout's KV cache and CUDA graphs, kept from one step to the next (generate.decode_engine)
+KEPT_DECODE = {}  # the rollout's KV cache and CUDA graphs, kept from one step to the next unless --free-rollout-cache
 
 
 def rollout(sampler, prompts, tokenizer, args, step):
@@ -315,7 +317,7 @@ def rollout(sampler, prompts, tokenizer, args, step):
     # single rows refilled: a whole group would hold its G slots until its longest sample ends (BENCHMARKS.md: 2.9x, not 1.9x)
     engine = functools.partial(generate_continuous, slots=args.rollout_slots, unit=1) if args.rollout_slots else generate
     return engine(sampler, prompts, args.max_new_tokens, tokenizer.eos_ids, args.group_size, args.temperature, args.top_p,
-                  args.top_k, seed=seed, compile=args.compile, keep=KEPT_DECODE)
+                  args.top_k, seed=seed, compile=args.compile, keep=None if args.free_rollout_cache else KEPT_DECODE)
 
 
 def group_advantages(rewards, gen, args):

@@ -67,7 +67,7 @@ parser.add_argument("--share-prompts", default="off", help="rl.py --share-prompt
                     "(both in one process: off,on): each training forward holds a prompt once for its rows")
 parser.add_argument("--keep-decode", default="on", help="for each timed row, comma-separated on/off (both in one process: "
                     "off,on): on, rl.py's rollouts keep the KV cache and CUDA graphs from step to step (generate.decode_engine); "
-                    "off, each rollout allocates and captures them again (as before)")
+                    "off, rl.py --free-rollout-cache: each rollout allocates and captures them again")
 parser.add_argument("--unfused", action="store_true", help="a sampler without model.fuse_projections (the reference; rl.py fuses on CUDA)")
 parser.add_argument("--out", default=None, help="append the table to this file")
 args = parser.parse_args()
@@ -130,8 +130,8 @@ def random_reward(text, gold):
     return rewards.random()  # rewards of a group never all equal: every row is trained on
 
 
-def grpo_args(prompts, new_tokens, share):
-    return rl.get_args(["--share-prompts"] * (share == "on")
+def grpo_args(prompts, new_tokens, share, keep):
+    return rl.get_args(["--share-prompts"] * (share == "on") + ["--free-rollout-cache"] * (keep == "off")
                        + ["--prompts-per-step", str(prompts), "--group-size", str(args.group_size), "--max-new-tokens", str(new_tokens),
                         "--micro-batch", str(args.micro_batch), "--micro-batch-tokens", str(args.micro_batch_tokens),
                         "--rollout-slots", str(args.rollout_slots),
@@ -168,14 +168,14 @@ rows = []
 for window, decode, share, keep in [(window, decode, share, keep) for window in args.windows.split(",") for decode in decodes
                                     for share in shares for keep in keeps]:
     w = None if window == "none" else int(window)
-    rl.KEPT_DECODE = {} if keep == "on" else None  # rl.rollout passes it to the engine at each call
+    rl.KEPT_DECODE.clear()  # no row starts with, or holds the memory of, the last row's kept engine
     generate.decode_attention = DECODE[decode]  # KVCache.attend looks it up at each call; the compiled step guards on it
     for m in (model, sampler):
         m.set_window(w)
     # warm-up, a step of the same shape: kernels, cuBLAS handles, AdamW's state, compilation, the CUDA-graph decode path
     step_seed += 1000
     rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
-                 grpo_args(args.prompts, args.new_tokens, share), random_reward, 0, sampler)
+                 grpo_args(args.prompts, args.new_tokens, share, keep), random_reward, 0, sampler)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     torch._logging.set_logs(recompiles=True)  # past the warm-up, any recompilation is printed with the guard that failed
@@ -183,7 +183,7 @@ for window, decode, share, keep in [(window, decode, share, keep) for window in 
     for step in range(args.steps):
         step_seed += 1000
         m = rl.grpo_step(model, optimizer, prompts_of(args.prompts), ["-"] * args.prompts, NoTokenizer(),
-                         grpo_args(args.prompts, args.new_tokens, share), random_reward, step + 1, sampler)
+                         grpo_args(args.prompts, args.new_tokens, share, keep), random_reward, step + 1, sampler)
         assert (args.long_tail or m["len_mean"] == args.new_tokens) and m["kept_share"] == 1.0 and m["updates"] == 1, m
         m["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
         if args.long_tail or args.steps > 1:

@@ -378,6 +378,24 @@ def test_rollout_slots_run_continuous_batching(toy_tokenizer, monkeypatch):
         toy_args("--kl-ref", "base_model")  # without --kl-beta it would be ignored
 
 
+def test_rollouts_keep_their_engine_unless_freed(toy_tokenizer, monkeypatch):
+    """Steps of one shape reuse one KV cache (generate.decode_engine's keep) and sample what a freed one samples;
+    --free-rollout-cache hands the engine nothing to keep."""
+    monkeypatch.setattr(rl, "KEPT_DECODE", {})
+    prompts = [toy_tokenizer.encode(toy_tokenizer.render_prompt(t)) for t in ("#%&", "&", "'()*", "%%")]
+    model = toy_model().eval()
+    kept, caches = [], []
+    for step in (3, 4):
+        kept.append(rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4"), step=step))
+        caches.append(rl.KEPT_DECODE["cache"])
+    assert caches[0] is caches[1]
+    rl.KEPT_DECODE.clear()
+    for step, gen in zip((3, 4), kept):
+        freed = rl.rollout(model, prompts, toy_tokenizer, toy_args("--prompts-per-step", "4", "--free-rollout-cache"), step=step)
+        assert torch.equal(freed.tokens, gen.tokens) and torch.equal(freed.logprobs, gen.logprobs)
+    assert rl.KEPT_DECODE == {}
+
+
 def test_evaluate_scores_greedy_and_sampled_completions(toy_tokenizer):
     """rl.evaluate (through generate.sample_completions, batches of a step's prompts): greedy accuracy equals
     scoring generate()'s greedy completions directly, pass@1 counts every sample, and every eval draws the same."""

@@ -158,6 +158,8 @@ def test_decode_attention_triton_equals_sdpa(B, Hkv, G, S, D, splits):
     assert (merged - ref).abs().max() < 0.006 * ref.abs().max()
     with_splits = decode_attention_triton(low[0], cache[:, :, :S], low[1], mask.to(device))  # its own split count (1 at B=133)
     assert with_splits.dtype == LOW and (with_splits.double().cpu() - ref).abs().max() < 0.006 * ref.abs().max()
+    if B > 8:
+        return  # the interpreter's slowest case: the check below runs at the other five shapes
     # the kernel reads no slot past a row's last visible one: NaN there (0 * NaN would poison the sum) changes nothing
     poisoned = [t.clone() for t in (cache, low[1])]
     for b, end in enumerate(seen_ends(mask).tolist()):

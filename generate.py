@@ -16,6 +16,8 @@ How a batch runs:
   2. decode: one token per row per step, every row at its own position. The shapes never change
      from step to step (static cache, a mask over all slots), which leaves room for CUDA graphs.
   The only host-device synchronisation per step is the check whether every row has stopped.
+  A caller that generates again and again at one shape (rl.py's rollouts) passes `keep`, and the
+  cache and the decode step's CUDA graphs serve every call (decode_engine).
 
 Continuous batching (generate_continuous): RL response lengths are long-tailed, and a static batch
 runs until its longest row ends while the finished rows idle. generate_continuous keeps a fixed

@@ -191,7 +191,8 @@ class KVCache:
             held = self.readable(w, self.slot_pos[w])  # (B, slots)
             mask = visible(self.pos[:, None], held, w, self.sinks) & (held >= 0)
             self.step_slots[w], self.step_masks[w] = slot, mask[:, None, None, :]  # (B, 1, 1, slots)
-        self.step_ends = {w: seen_ends(m) for w, m in self.step_masks.items()}  # once per window, not per layer
+        if self.compiled:  # for decode_attention_triton, once per window, not per layer; the eager step's SDPA reads the mask alone
+            self.step_ends = {w: seen_ends(m) for w, m in self.step_masks.items()}
 
     def end_step(self):
         self.pos += 1
@@ -218,7 +219,7 @@ class KVCache:
         Hkv = k.shape[1]
         keys, values = self.readable(w, self.k[layer]), self.readable(w, self.v[layer])  # (B, Hkv, live or all slots, D)
         attend = decode_attention if self.compiled else decode_attention_sdpa  # see decode_attention: it needs the fusion
-        y = attend(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w], self.step_ends[w])
+        y = attend(q.view(B, Hkv, Hq // Hkv, D), keys, values, self.step_masks[w], self.step_ends[w] if self.compiled else None)
         return y.reshape(B, Hq, 1, D)  # (B, Hkv, G, D) -> (B, Hq, 1, D)
 
 

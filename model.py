@@ -611,13 +611,14 @@ def pairs_logprobs(model, pairs, temperature, packed=0, share=False):
         parts, numel = [], 0
         for L in sorted({len(p) for p, _ in pairs}):  # prompts of one length: a prefix of one shape
             members = [i for i, (p, _) in enumerate(pairs) if len(p) == L]
-            prompts = list(dict.fromkeys(tuple(pairs[i][0]) for i in members))  # each once, in order of first use
+            index = {}  # prompt -> its row among the prompts, each once, in order of first use
+            of = [index.setdefault(tuple(pairs[i][0]), len(index)) for i in members]
             rows = [pairs[i][0][-1:] + pairs[i][1] for i in members]
             ids = torch.tensor([r + [0] * (max(map(len, rows)) - len(r)) for r in rows])  # (R_L, n + 1), right-padded
-            prefix = {} if L == 1 else {"prefix_ids": torch.tensor([list(p[:-1]) for p in prompts]),  # (P_L, L - 1)
-                                        "prefix_of": torch.tensor([prompts.index(tuple(pairs[i][0])) for i in members])}
+            prefix = {} if L == 1 else {"prefix_ids": torch.tensor([list(p[:-1]) for p in index]),  # (P_L, L - 1)
+                                        "prefix_of": torch.tensor(of)}  # (R_L,)
             parts.append((ids, prefix, list(range(len(members))), [0] * len(members), members))
-            numel += ids.numel() + (L - 1) * len(prompts)
+            numel += ids.numel() + (L - 1) * len(index)
     out, order = [], []
     for ids, extra, row_of, starts, members in parts:
         needed = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)  # the completion columns: the head skips the rest

@@ -355,6 +355,48 @@ def _(q, keys, values, mask, ends, splits):
     return q.new_empty(B, Hkv, splits, G, D, dtype=torch.float32), q.new_empty(B, Hkv, splits, G, dtype=torch.float32)
 
 
+# The merge of the stretches: one program per (row, kv head, query head, 32 of D) weighs the stretches' outputs by
+# their shares of the softmax's denominator, exp(lse - max) / sum; an empty stretch (lse -inf) is not read.
+# Compiled, merge_stretches_reference is two kernels (the max, then the weighted sum): 3.1 µs a layer at batch 1
+# on an H200, where the decode attention kernel itself takes 3.9 (BENCHMARKS.md).
+if triton is not None:
+    @triton.jit
+    def _merge_stretches_kernel(OUT, LSE, Y, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
+                                BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+        bh, g, d0 = tl.program_id(0), tl.program_id(1), tl.program_id(2) * BLOCK_D
+        s, d = tl.arange(0, BLOCK_S), d0 + tl.arange(0, BLOCK_D)
+        rows = bh * SPLITS + s  # the stretches' rows of OUT (B * Hkv * SPLITS, G, D) and LSE (B * Hkv * SPLITS, G)
+        lse = tl.load(LSE + rows * G + g, mask=s < SPLITS, other=float("-inf"))  # (BLOCK_S,)
+        weight = tl.exp(lse - tl.max(lse, 0))
+        used = (s < SPLITS) & (lse > float("-inf"))
+        out = tl.load(OUT + (rows[:, None] * G + g) * D + d[None, :], mask=used[:, None], other=0.0)  # (BLOCK_S, BLOCK_D)
+        y = tl.sum(weight[:, None] * out, 0) / tl.sum(weight, 0)
+        tl.store(Y + (bh * G + g) * D + d, y.to(Y.dtype.element_ty))
+
+
+@torch.library.custom_op("swarr::merge_stretches", mutates_args=())
+def merge_stretches(out: torch.Tensor, lse: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """out (B, Hkv, splits, G, D) and lse (B, Hkv, splits, G), float32, contiguous -> (B, Hkv, G, D) in dtype."""
+    B, Hkv, splits, G, D = out.shape
+    y = out.new_empty(B, Hkv, G, D, dtype=dtype)
+    block_d = min(D, 32)
+    _merge_stretches_kernel[(B * Hkv, G, D // block_d)](out, lse, y, G=G, D=D, SPLITS=splits,
+                                                        BLOCK_S=triton.next_power_of_2(splits), BLOCK_D=block_d)
+    return y
+
+
+@merge_stretches.register_fake
+def _(out, lse, dtype):
+    B, Hkv, splits, G, D = out.shape
+    return out.new_empty(B, Hkv, G, D, dtype=dtype)
+
+
+def merge_stretches_reference(out, lse, dtype):
+    """merge_stretches in torch: the reference."""
+    weight = torch.softmax(lse, dim=2)  # (B, Hkv, splits, G): each stretch's share of the softmax's denominator
+    return (weight[..., None] * out).sum(2).to(dtype)  # (B, Hkv, G, D)
+
+
 def decode_attention_triton(q, keys, values, mask, ends=None):
     """decode_attention in one pass over the cache (see above); q (B, Hkv, G, D) -> (B, Hkv, G, D)."""
     B, Hkv, G, D = q.shape
@@ -364,8 +406,7 @@ def decode_attention_triton(q, keys, values, mask, ends=None):
     out, lse = decode_attention_stretches(q, keys, values, mask, seen_ends(mask) if ends is None else ends, splits)
     if splits == 1:  # large batches: one stretch, nothing to merge
         return out[:, :, 0].to(q.dtype)
-    weight = torch.softmax(lse, dim=2)  # (B, Hkv, splits, G): each stretch's share of the softmax's denominator
-    return (weight[..., None] * out).sum(2).to(q.dtype)  # (B, Hkv, G, D); compiled, the merge is one kernel
+    return merge_stretches(out, lse, q.dtype)
 
 
 # ----------------------------------------------------------------------------------------------

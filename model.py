@@ -28,6 +28,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
 
+try:  # ships with torch's CUDA builds; only matvec uses it
+    import triton
+    import triton.language as tl
+except ImportError:
+    triton = None
+
 from swa_attention import bucket_length, check_window, packed_positions, recompile_budget, sliding_window_attention
 from tokenizer import first_line
 
@@ -103,6 +109,99 @@ def attention_label(config):
 
 
 # ----------------------------------------------------------------------------------------------
+# weight products: F.linear, and at a single row on a GPU a triton matvec
+
+
+def linear(x, weight, bias=None, norm=None, residual=None):
+    """
+    residual + norm(x) @ weight.T + bias: x (..., in) -> (..., out); every weight product of the model. norm: an
+    RMSNorm applied to x first; residual (..., out) added to the product. One row in all (batch-1 decode) on a GPU
+    in bf16 or fp16 goes through matvec, which folds the norm and the residual in (no kernel of their own);
+    everything else through F.linear, its reference. At one row a product only reads its weight, and cuBLAS
+    read the Qwen2.5-1.5B decode products at 0.8-4.1 TB/s of the H200's 4.8 (BENCHMARKS.md). Nothing that
+    needs a gradient takes matvec.
+    """
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias, residual))
+    if (triton is not None and x.is_cuda and x.numel() == x.shape[-1] and x.dtype in (torch.bfloat16, torch.float16)
+            and weight.dtype == x.dtype and weight.is_contiguous() and not needs_grad):
+        y = matvec(x.reshape(-1), weight, bias, None if norm is None else norm.weight, 0.0 if norm is None else norm.eps,
+                   None if residual is None else residual.reshape(-1))
+        return y.view(*x.shape[:-1], weight.shape[0])
+    y = F.linear(x if norm is None else norm(x), weight, bias)
+    return y if residual is None else residual + y
+
+
+class Linear(nn.Linear):
+    """nn.Linear through `linear`: the same parameters and names."""
+
+    def forward(self, x):
+        return linear(x, self.weight, self.bias)
+
+
+# matvec: each program takes BLOCK_N rows of the weight and walks along them BLOCK_K at a time, the
+# products summed in float32 in a (BLOCK_N, BLOCK_K) tile and reduced once at the end. The norm's scale,
+# rsqrt(mean(x**2) + eps), is one number for the whole row, so it multiplies the sum at the end; its weight
+# multiplies x as it is read. Bias and residual are added before the one rounding to the activation dtype.
+# (The reference rounds norm(x) and the product to that dtype before adding the residual: matvec rounds once.)
+if triton is not None:
+    @triton.jit
+    def _matvec_kernel(X, W, BIAS, NORM, RESIDUAL, Y, N, K, eps, HAS_BIAS: tl.constexpr, HAS_NORM: tl.constexpr,
+                       HAS_RESIDUAL: tl.constexpr, EVEN_K: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+        rows = n < N
+        w_rows = W + n[:, None].to(tl.int64) * K  # 64-bit: a vocabulary-sized head can pass 2**31 elements
+        acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
+        squares = tl.zeros([BLOCK_K], tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            k = k0 + tl.arange(0, BLOCK_K)
+            if EVEN_K:
+                x = tl.load(X + k).to(tl.float32)
+                w = tl.load(w_rows + k[None, :], mask=rows[:, None], other=0.0)
+            else:
+                x = tl.load(X + k, mask=k < K, other=0.0).to(tl.float32)
+                w = tl.load(w_rows + k[None, :], mask=rows[:, None] & (k[None, :] < K), other=0.0)
+            if HAS_NORM:
+                squares += x * x
+                x *= tl.load(NORM + k, mask=k < K, other=0.0).to(tl.float32)
+            acc += w.to(tl.float32) * x[None, :]
+        y = tl.sum(acc, 1)  # (BLOCK_N,)
+        if HAS_NORM:
+            y *= tl.rsqrt(tl.sum(squares, 0) / K + eps)
+        if HAS_BIAS:
+            y += tl.load(BIAS + n, mask=rows, other=0.0).to(tl.float32)
+        if HAS_RESIDUAL:
+            y += tl.load(RESIDUAL + n, mask=rows, other=0.0).to(tl.float32)
+        tl.store(Y + n, y.to(Y.dtype.element_ty), mask=rows)
+
+
+def matvec_config(N, K):
+    """
+    (BLOCK_N, BLOCK_K, num_warps, num_stages) for a (N, K) weight. Two rows a program was the fastest at every
+    Qwen2.5-1.5B decode product on an H200 (BENCHMARKS.md); a weight of few rows has few programs, each of which
+    then reads more of its rows at once.
+    """
+    return (2, 2048, 2, 2) if N <= 4096 else (2, 512, 2, 2)
+
+
+@torch.library.custom_op("swarr::matvec", mutates_args=())
+def matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, norm: torch.Tensor | None, eps: float,
+           residual: torch.Tensor | None) -> torch.Tensor:
+    """residual (N,) + rmsnorm(x (K,), norm (K,), eps) @ weight (N, K) contiguous, .T + bias (N,) -> (N,) in x's dtype."""
+    (N, K), out = weight.shape, x.new_empty(weight.shape[0])
+    block_n, block_k, warps, stages = matvec_config(N, K)
+    _matvec_kernel[(triton.cdiv(N, block_n),)](
+        x.contiguous(), weight, *(weight if t is None else t.contiguous() for t in (bias, norm, residual)), out, N, K, eps,
+        HAS_BIAS=bias is not None, HAS_NORM=norm is not None, HAS_RESIDUAL=residual is not None, EVEN_K=K % block_k == 0,
+        BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
+    return out
+
+
+@matvec.register_fake
+def _(x, weight, bias, norm, eps, residual):
+    return x.new_empty(weight.shape[0])
+
+
+# ----------------------------------------------------------------------------------------------
 # the layers
 
 
@@ -161,22 +260,23 @@ class Attention(nn.Module):
         self.window, self.sinks = window, config.sinks
         qkv_bias = config.attention_bias or config.model_type == "qwen2"
         H, D = config.hidden_size, config.head_dim
-        self.q_proj = nn.Linear(H, self.n_heads * D, bias=qkv_bias)
-        self.k_proj = nn.Linear(H, self.n_kv_heads * D, bias=qkv_bias)
-        self.v_proj = nn.Linear(H, self.n_kv_heads * D, bias=qkv_bias)
-        self.o_proj = nn.Linear(self.n_heads * D, H, bias=config.attention_bias)
+        self.q_proj = Linear(H, self.n_heads * D, bias=qkv_bias)
+        self.k_proj = Linear(H, self.n_kv_heads * D, bias=qkv_bias)
+        self.v_proj = Linear(H, self.n_kv_heads * D, bias=qkv_bias)
+        self.o_proj = Linear(self.n_heads * D, H, bias=config.attention_bias)
         if config.qk_norm:
             self.q_norm = RMSNorm(D, config.rms_norm_eps)
             self.k_norm = RMSNorm(D, config.rms_norm_eps)
         self.fused = None  # (weight, bias) of q, k and v side by side: fuse_projections, for generation copies
 
-    def project(self, x, cos, sin):
-        """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D), rotary embedding applied."""
+    def project(self, x, cos, sin, norm):
+        """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D) of norm(x), rotary embedding applied."""
         B, T, _ = x.shape
         if self.fused is None:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+            h = norm(x)
+            q, k, v = self.q_proj(h), self.k_proj(h), self.v_proj(h)
         else:
-            q, k, v = F.linear(x, *self.fused).split([self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2, dim=-1)
+            q, k, v = linear(x, *self.fused, norm=norm).split([self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2, dim=-1)
         q = q.view(B, T, self.n_heads, self.head_dim)  # (B, T, Hq, D)
         k = k.view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, Hkv, D)
         v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
@@ -186,16 +286,17 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
+    def forward(self, x, norm, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
+        """x (B, T, H) -> x + attention(norm(x))"""
         B, T, _ = x.shape
-        q, k, v = self.project(x, cos, sin)
+        q, k, v = self.project(x, cos, sin, norm)
         if prefix is not None:
             y = self.attend_prefixed(q, k, v, impl, *prefix)
         elif cache is None:
             y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start, prefix_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
             y = cache.attend(self.layer_idx, q, k, v, impl)
-        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
+        return linear(y.transpose(1, 2).reshape(B, T, -1), self.o_proj.weight, self.o_proj.bias, residual=x)  # (B, T, Hq * D) -> (B, T, H)
 
     def attend_prefixed(self, q, k, v, impl, P, L, T, of):
         """
@@ -219,14 +320,19 @@ class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         H, I, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
-        self.gate_proj = nn.Linear(H, I, bias=bias)
-        self.up_proj = nn.Linear(H, I, bias=bias)
-        self.down_proj = nn.Linear(I, H, bias=bias)
+        self.gate_proj = Linear(H, I, bias=bias)
+        self.up_proj = Linear(H, I, bias=bias)
+        self.down_proj = Linear(I, H, bias=bias)
         self.fused = None  # (weight, bias) of gate and up side by side: fuse_projections
 
-    def forward(self, x):
-        gate, up = (self.gate_proj(x), self.up_proj(x)) if self.fused is None else F.linear(x, *self.fused).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * up)  # SwiGLU
+    def forward(self, x, norm):
+        """x (B, T, H) -> x + SwiGLU(norm(x))"""
+        if self.fused is None:
+            h = norm(x)
+            gate, up = self.gate_proj(h), self.up_proj(h)
+        else:
+            gate, up = linear(x, *self.fused, norm=norm).chunk(2, dim=-1)
+        return linear(F.silu(gate) * up, self.down_proj.weight, self.down_proj.bias, residual=x)
 
 
 class Block(nn.Module):
@@ -238,8 +344,10 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start, prefix_start, prefix)
-        return x + self.mlp(self.post_attention_layernorm(x))
+        # x + attention(norm(x)), then x + MLP(norm(x)): each branch's first product applies the norm and its last
+        # adds the residual, so that at one row (batch-1 decode) matvec folds both in (linear)
+        x = self.self_attn(x, self.input_layernorm, cos, sin, impl, cache, doc_start, prefix_start, prefix)
+        return self.mlp(x, self.post_attention_layernorm)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,7 +361,7 @@ class Model(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         # rotary frequencies stay float32 whatever the weights' dtype: a plain attribute, so that

@@ -10,7 +10,8 @@ Decode, per batch size B, with `--context` tokens already in the cache of every 
 - time per step, CUDA graph replay (the generate() path), after an untimed warm-up; beside it, the
   same step with its attention through SDPA (generate.decode_attention_sdpa, the reference) and
   through the two batched products (generate.decode_attention_bmm, what decode_attention runs without
-  triton); without --compile every column is SDPA: eager decode always uses it;
+  triton); without --compile every column is SDPA: eager decode always uses it; at batch 1, the
+  same step with every weight product through cuBLAS (F.linear) instead of model.matvec;
 - the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
   attends to (the whole static cache: generate() masks, it does not skip), so
   limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
@@ -29,6 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import generate  # noqa: E402
+import model as model_module  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
 from model import CONFIGS, Config, Model, compile_for_training, config_from_hf, fuse_projections, token_logprobs  # noqa: E402
 
@@ -39,7 +41,7 @@ p.add_argument("--batches", default="1,256", help="decode batch sizes")
 p.add_argument("--context", type=int, default=1024, help="tokens in every row's cache when decode is timed")
 p.add_argument("--steps", type=int, default=32, help="timed decode steps")
 p.add_argument("--train-rows", type=int, default=1)
-p.add_argument("--train-tokens", type=int, default=4096)
+p.add_argument("--train-tokens", type=int, default=4096, help="0: decode only")
 p.add_argument("--profile-steps", type=int, default=3)
 p.add_argument("--top", type=int, default=12, help="kernels per table")
 p.add_argument("--compile", action="store_true", help="the compiled decode step and training blocks (GPU)")
@@ -66,6 +68,12 @@ lines = []
 def say(text=""):
     print(text)
     lines.append(text)
+
+
+def write_tables():
+    if args.out:
+        with open(args.out if args.out.endswith(".md") else args.out + ".md", "w") as f:
+            f.write(f"`python {' '.join(sys.argv)}`\n\n" + "\n".join(lines) + "\n")
 
 
 def sync():
@@ -104,13 +112,16 @@ say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version_
     f"window {window}, {'compiled' if args.compile else 'eager'}, {'separate' if args.unfused else 'fused'} projections; "
     f"weights {weight_bytes / 1e9:.2f} GB")
 say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
-    "SDPA decode attention (the reference), ms per step | two products (decode_attention_bmm), ms per step |\n|---|---|---|---|---|---|---|---|---|")
-decode_attention = generate.decode_attention
+    "SDPA decode attention (the reference), ms per step | two products (decode_attention_bmm), ms per step | "
+    "batch 1: products through cuBLAS, not matvec, ms per step |\n|---|---|---|---|---|---|---|---|---|---|")
+decode_attention, triton = generate.decode_attention, model_module.triton
 
 
-def decode_ms(B, attend):
-    """ms per decode step (CUDA graph) at batch B with --context tokens in every row, attention through `attend`."""
+def decode_ms(B, attend, matvec=True):
+    """ms per decode step (CUDA graph) at batch B with --context tokens in every row, attention through `attend`;
+    matvec=False: every product through F.linear (cuBLAS), none through model.matvec."""
     generate.decode_attention = attend
+    model_module.triton = triton if matvec else None
     cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
     ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
     token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
@@ -130,11 +141,12 @@ with torch.no_grad():
     for B in batches:
         reference_ms = decode_ms(B, generate.decode_attention_sdpa)[0]
         bmm_ms = decode_ms(B, generate.decode_attention_bmm)[0]
+        cublas_ms = decode_ms(B, decode_attention, matvec=False)[0] if B == 1 and triton is not None else float("nan")
         ms, cache, token = decode_ms(B, decode_attention)
         read = weight_bytes + cache.memory_bytes()
         limit_ms = read / (args.peak_tbps * 1e12) * 1e3
         say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} | "
-            f"{reference_ms:.2f} | {bmm_ms:.2f} |")
+            f"{reference_ms:.2f} | {bmm_ms:.2f} | {cublas_ms:.2f} |")
         no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
         no_graph(token)  # compiled: already warm; eager: nothing to warm
         decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))
@@ -145,6 +157,9 @@ for B, ms, prof in decode_profiles:
 # ----------------------------------------------------------------------------------------------
 # training: the log-prob forward and backward
 
+if args.train_tokens == 0:
+    write_tables()
+    sys.exit()
 del model
 model = Model(config).to(device).train()  # fp32 master weights, bf16 autocast, as the stages train
 model.set_window(window)
@@ -174,7 +189,4 @@ say(f"\n| training step | tokens | ms | tokens/s | MFU (6N, 989 TFLOP/s) |\n|---
     f"| log-prob forward + backward | {args.train_rows} x {args.train_tokens} | {ms:.1f} | {tokens_per_s:,.0f} | "
     f"{6 * n_params * tokens_per_s / 989e12:.1%} |")
 top_kernels(profiled(train_step), ms, f"Training step, {args.train_rows} x {args.train_tokens} tokens: top kernels")
-
-if args.out:
-    with open(args.out if args.out.endswith(".md") else args.out + ".md", "w") as f:
-        f.write(f"`python {' '.join(sys.argv)}`\n\n" + "\n".join(lines) + "\n")
+write_tables()

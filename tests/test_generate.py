@@ -8,8 +8,9 @@ import torch.nn.functional as F
 
 import generate as generate_module
 from generate import (DecodeStep, KVCache, decode_attention, decode_attention_bmm, decode_attention_sdpa, decode_attention_stretches,
-                      decode_attention_triton, decode_splits, generate, generate_continuous, kv_cache_bytes, live_slots, sample,
+                      decode_attention_triton, decode_splits, generate, merge_stretches, merge_stretches_reference, generate_continuous, kv_cache_bytes, live_slots, sample,
                       seen_ends)
+import model as model_module
 from model import Config, Model, fuse_projections
 
 VOCAB = 61
@@ -175,6 +176,23 @@ def test_decode_attention_triton_equals_sdpa(B, Hkv, G, S, D, splits):
         torch.testing.assert_close(lse[:, :, i].double().cpu(), expected, rtol=0, atol=0.05)  # -inf where nothing is seen
 
 
+@pytest.mark.skipif(generate_module.triton is None, reason="triton is not installed (requirements-test.txt)")
+@pytest.mark.parametrize("B,Hkv,splits,G,D", [(1, 2, 64, 6, 128), (2, 1, 5, 1, 64), (3, 2, 16, 2, 16)])
+def test_merge_stretches_equals_float64(B, Hkv, splits, G, D):
+    """The merge kernel against the softmax-weighted sum in float64, with empty stretches (lse -inf, their outputs
+    never read: NaN there changes nothing), one stretch alone holding a row, and large log-sum-exps."""
+    g = torch.Generator().manual_seed(0)
+    out, lse = torch.randn(B, Hkv, splits, G, D, generator=g), 40 * torch.randn(B, Hkv, splits, G, generator=g)
+    lse[0, 0, 1:] = float("-inf")  # one stretch holds the first (row, kv head)
+    lse[..., splits // 2:, :] = float("-inf")  # the second half are past every row's end
+    out[lse == float("-inf")] = float("nan")
+    ref = merge_stretches_reference(out.double().nan_to_num(), lse.double(), torch.float64)
+    device = "cuda" if CUDA else "cpu"
+    got = merge_stretches(out.to(device), lse.to(device), LOW)
+    assert got.dtype == LOW and got.shape == (B, Hkv, G, D) and not got.isnan().any()
+    assert (got.double().cpu() - ref).abs().max() <= 0.6 * torch.finfo(LOW).eps * ref.abs().max()
+
+
 def test_decode_attention_takes_triton_on_gpus_only():
     """bf16 on a GPU with triton: the kernel; anything else (the CPU, float32): the two products."""
     q, keys, values, mask = decode_inputs(2, 2, 6, 50, 64, 0)
@@ -193,26 +211,36 @@ def test_decode_splits_fill_the_gpu_and_stay_with_the_batch():
 
 
 @pytest.mark.skipif(not CUDA or generate_module.triton is None, reason="needs a GPU with triton")
-@pytest.mark.parametrize("window", [None, 64])
-def test_compiled_triton_decode_equals_eager_sdpa_decode(window):
-    """On a GPU the compiled decode step attends through the triton kernel (CUDA graph, compiled merge): its
-    logits against the eager step's (SDPA) at a Qwen-like head layout, bf16, over a cache longer than the window."""
+@pytest.mark.parametrize("window, batch", [(None, 3), (64, 3), (None, 1), (64, 1)])
+def test_compiled_triton_decode_equals_eager_sdpa_decode(monkeypatch, window, batch):
+    """On a GPU the compiled decode step attends through the triton kernel (CUDA graph, merge kernel), and at batch 1
+    its products are model.matvec (fused projections, norms and residuals folded in): its logits against the eager
+    step's (SDPA, F.linear) at a Qwen-like head layout, bf16, over a cache longer than the window."""
     torch.manual_seed(0)
     config = Config(model_type="qwen2", vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                     num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=4096)
-    model = Model(config).cuda().to(torch.bfloat16).eval()
+    model = fuse_projections(Model(config).cuda().to(torch.bfloat16).eval())
     model.set_window(window)
-    logits = {}
+    logits, matvecs = {}, []
+    real_matvec = model_module.matvec
     for compiled in (False, True):
-        cache = KVCache(model, 3, 400, torch.device("cuda"), torch.bfloat16)
-        prompts = torch.randint(0, 512, (3, 300), generator=torch.Generator().manual_seed(1)).cuda()
-        token = cache.prefill(model, prompts, torch.arange(3, device="cuda")[:, None]).argmax(-1)
-        step = DecodeStep(model, cache, 3, torch.device("cuda"), cuda_graph=compiled, compile=compiled)
+        if not compiled:  # the reference: F.linear
+            monkeypatch.setattr(model_module, "triton", None)
+        else:
+            monkeypatch.undo()
+            monkeypatch.setattr(model_module, "matvec", lambda *a: matvecs.append(a[3] is not None) or real_matvec(*a))
+        cache = KVCache(model, batch, 400, torch.device("cuda"), torch.bfloat16)
+        prompts = torch.randint(0, 512, (batch, 300), generator=torch.Generator().manual_seed(1)).cuda()
+        token = cache.prefill(model, prompts, torch.arange(batch, device="cuda")[:, None]).argmax(-1)
+        step = DecodeStep(model, cache, batch, torch.device("cuda"), cuda_graph=compiled, compile=compiled)
         with torch.no_grad():
             for _ in range(5):
                 out = step(torch.full_like(token, 7)).float().clone()
         logits[compiled] = out
     assert (logits[True] - logits[False]).abs().max() < 0.02 * logits[False].abs().max()
+    # at batch 1, each step that runs Python: per layer q, k, v (with its norm), o, gate and up (with its norm), down; the head
+    per_step = [True, False, True, False] * 2 + [False] if batch == 1 else []
+    assert matvecs[:len(per_step)] == per_step and (not per_step and not matvecs or len(matvecs) % len(per_step) == 0)
 
 
 def test_compiled_decode_step_alone_uses_decode_attention(monkeypatch):

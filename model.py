@@ -112,23 +112,18 @@ def attention_label(config):
 # weight products: F.linear, and at a single row on a GPU a triton matvec
 
 
-def linear(x, weight, bias=None, norm=None, residual=None):
+def linear(x, weight, bias=None):
     """
-    residual + norm(x) @ weight.T + bias: x (..., in) -> (..., out); every weight product of the model. norm: an
-    RMSNorm applied to x first; residual (..., out) added to the product. One row in all (batch-1 decode) on a GPU
-    in bf16 or fp16 goes through matvec, which folds the norm and the residual in (no kernel of their own);
-    everything else through F.linear, its reference. At one row a product only reads its weight, and cuBLAS
-    read the Qwen2.5-1.5B decode products at 0.8-4.1 TB/s of the H200's 4.8 (BENCHMARKS.md). Nothing that
-    needs a gradient takes matvec.
+    x (..., in) @ weight.T + bias -> (..., out): every weight product of the model. One row in all (batch-1
+    decode) on a GPU in bf16 or fp16 goes through matvec; everything else through F.linear, its reference.
+    At one row a product only reads its weight, and cuBLAS read the Qwen2.5-1.5B decode products at
+    0.8-4.1 TB/s of the H200's 4.8, matvec at 1.4-4.4 (BENCHMARKS.md). Nothing that needs a gradient takes it.
     """
-    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias, residual))
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if (triton is not None and x.is_cuda and x.numel() == x.shape[-1] and x.dtype in (torch.bfloat16, torch.float16)
             and weight.dtype == x.dtype and weight.is_contiguous() and not needs_grad):
-        y = matvec(x.reshape(-1), weight, bias, None if norm is None else norm.weight, 0.0 if norm is None else norm.eps,
-                   None if residual is None else residual.reshape(-1))
-        return y.view(*x.shape[:-1], weight.shape[0])
-    y = F.linear(x if norm is None else norm(x), weight, bias)
-    return y if residual is None else residual + y
+        return matvec(x.reshape(-1), weight, bias).view(*x.shape[:-1], weight.shape[0])
+    return F.linear(x, weight, bias)
 
 
 class Linear(nn.Linear):
@@ -139,38 +134,28 @@ class Linear(nn.Linear):
 
 
 # matvec: each program takes BLOCK_N rows of the weight and walks along them BLOCK_K at a time, the
-# products summed in float32 in a (BLOCK_N, BLOCK_K) tile and reduced once at the end. The norm's scale,
-# rsqrt(mean(x**2) + eps), is one number for the whole row, so it multiplies the sum at the end; its weight
-# multiplies x as it is read. Bias and residual are added before the one rounding to the activation dtype.
-# (The reference rounds norm(x) and the product to that dtype before adding the residual: matvec rounds once.)
+# products summed in float32 in a (BLOCK_N, BLOCK_K) tile and reduced once at the end, the bias added
+# before the one rounding to the activation dtype, as cuBLAS's epilogue does.
 if triton is not None:
     @triton.jit
-    def _matvec_kernel(X, W, BIAS, NORM, RESIDUAL, Y, N, K, eps, HAS_BIAS: tl.constexpr, HAS_NORM: tl.constexpr,
-                       HAS_RESIDUAL: tl.constexpr, EVEN_K: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    def _matvec_kernel(X, W, BIAS, Y, N, K, HAS_BIAS: tl.constexpr, EVEN_K: tl.constexpr,
+                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
         n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
         rows = n < N
         w_rows = W + n[:, None].to(tl.int64) * K  # 64-bit: a vocabulary-sized head can pass 2**31 elements
         acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
-        squares = tl.zeros([BLOCK_K], tl.float32)
         for k0 in range(0, K, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             if EVEN_K:
-                x = tl.load(X + k).to(tl.float32)
+                x = tl.load(X + k)
                 w = tl.load(w_rows + k[None, :], mask=rows[:, None], other=0.0)
             else:
-                x = tl.load(X + k, mask=k < K, other=0.0).to(tl.float32)
+                x = tl.load(X + k, mask=k < K, other=0.0)
                 w = tl.load(w_rows + k[None, :], mask=rows[:, None] & (k[None, :] < K), other=0.0)
-            if HAS_NORM:
-                squares += x * x
-                x *= tl.load(NORM + k, mask=k < K, other=0.0).to(tl.float32)
-            acc += w.to(tl.float32) * x[None, :]
+            acc += w.to(tl.float32) * x.to(tl.float32)[None, :]
         y = tl.sum(acc, 1)  # (BLOCK_N,)
-        if HAS_NORM:
-            y *= tl.rsqrt(tl.sum(squares, 0) / K + eps)
         if HAS_BIAS:
             y += tl.load(BIAS + n, mask=rows, other=0.0).to(tl.float32)
-        if HAS_RESIDUAL:
-            y += tl.load(RESIDUAL + n, mask=rows, other=0.0).to(tl.float32)
         tl.store(Y + n, y.to(Y.dtype.element_ty), mask=rows)
 
 
@@ -180,24 +165,22 @@ def matvec_config(N, K):
     Qwen2.5-1.5B decode product on an H200 (BENCHMARKS.md); a weight of few rows has few programs, each of which
     then reads more of its rows at once.
     """
-    return (2, 2048, 2, 2) if N <= 4096 else (2, 512, 2, 2)
+    return (2, 1024, 4, 2) if N <= 4096 else (2, 512, 2, 2)
 
 
 @torch.library.custom_op("swarr::matvec", mutates_args=())
-def matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, norm: torch.Tensor | None, eps: float,
-           residual: torch.Tensor | None) -> torch.Tensor:
-    """residual (N,) + rmsnorm(x (K,), norm (K,), eps) @ weight (N, K) contiguous, .T + bias (N,) -> (N,) in x's dtype."""
+def matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """x (K,) @ weight (N, K) contiguous, .T + bias (N,) -> (N,) in x's dtype."""
     (N, K), out = weight.shape, x.new_empty(weight.shape[0])
     block_n, block_k, warps, stages = matvec_config(N, K)
-    _matvec_kernel[(triton.cdiv(N, block_n),)](
-        x.contiguous(), weight, *(weight if t is None else t.contiguous() for t in (bias, norm, residual)), out, N, K, eps,
-        HAS_BIAS=bias is not None, HAS_NORM=norm is not None, HAS_RESIDUAL=residual is not None, EVEN_K=K % block_k == 0,
-        BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
+    _matvec_kernel[(triton.cdiv(N, block_n),)](x.contiguous(), weight, weight if bias is None else bias, out, N, K,
+                                              HAS_BIAS=bias is not None, EVEN_K=K % block_k == 0,
+                                              BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
     return out
 
 
 @matvec.register_fake
-def _(x, weight, bias, norm, eps, residual):
+def _(x, weight, bias):
     return x.new_empty(weight.shape[0])
 
 
@@ -269,14 +252,13 @@ class Attention(nn.Module):
             self.k_norm = RMSNorm(D, config.rms_norm_eps)
         self.fused = None  # (weight, bias) of q, k and v side by side: fuse_projections, for generation copies
 
-    def project(self, x, cos, sin, norm):
-        """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D) of norm(x), rotary embedding applied."""
+    def project(self, x, cos, sin):
+        """x (B, T, H) -> q (B, Hq, T, D), k and v (B, Hkv, T, D), rotary embedding applied."""
         B, T, _ = x.shape
         if self.fused is None:
-            h = norm(x)
-            q, k, v = self.q_proj(h), self.k_proj(h), self.v_proj(h)
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         else:
-            q, k, v = linear(x, *self.fused, norm=norm).split([self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2, dim=-1)
+            q, k, v = linear(x, *self.fused).split([self.n_heads * self.head_dim] + [self.n_kv_heads * self.head_dim] * 2, dim=-1)
         q = q.view(B, T, self.n_heads, self.head_dim)  # (B, T, Hq, D)
         k = k.view(B, T, self.n_kv_heads, self.head_dim)  # (B, T, Hkv, D)
         v = v.view(B, T, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
@@ -286,17 +268,16 @@ class Attention(nn.Module):
         k = apply_rope(k.transpose(1, 2), cos, sin)  # (B, Hkv, T, D)
         return q, k, v
 
-    def forward(self, x, norm, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
-        """x (B, T, H) -> x + attention(norm(x))"""
+    def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
         B, T, _ = x.shape
-        q, k, v = self.project(x, cos, sin, norm)
+        q, k, v = self.project(x, cos, sin)
         if prefix is not None:
             y = self.attend_prefixed(q, k, v, impl, *prefix)
         elif cache is None:
             y = sliding_window_attention(q, k, v, self.window, self.sinks, impl, doc_start, prefix_start)  # (B, Hq, T, D)
         else:  # generation: the KV cache (generate.py) stores k, v and attends over what it holds
             y = cache.attend(self.layer_idx, q, k, v, impl)
-        return linear(y.transpose(1, 2).reshape(B, T, -1), self.o_proj.weight, self.o_proj.bias, residual=x)  # (B, T, Hq * D) -> (B, T, H)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, Hq * D) -> (B, T, H)
 
     def attend_prefixed(self, q, k, v, impl, P, L, T, of):
         """
@@ -325,14 +306,9 @@ class MLP(nn.Module):
         self.down_proj = Linear(I, H, bias=bias)
         self.fused = None  # (weight, bias) of gate and up side by side: fuse_projections
 
-    def forward(self, x, norm):
-        """x (B, T, H) -> x + SwiGLU(norm(x))"""
-        if self.fused is None:
-            h = norm(x)
-            gate, up = self.gate_proj(h), self.up_proj(h)
-        else:
-            gate, up = linear(x, *self.fused, norm=norm).chunk(2, dim=-1)
-        return linear(F.silu(gate) * up, self.down_proj.weight, self.down_proj.bias, residual=x)
+    def forward(self, x):
+        gate, up = (self.gate_proj(x), self.up_proj(x)) if self.fused is None else linear(x, *self.fused).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)  # SwiGLU
 
 
 class Block(nn.Module):
@@ -344,10 +320,8 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x, cos, sin, impl="auto", cache=None, doc_start=None, prefix_start=None, prefix=None):
-        # x + attention(norm(x)), then x + MLP(norm(x)): each branch's first product applies the norm and its last
-        # adds the residual, so that at one row (batch-1 decode) matvec folds both in (linear)
-        x = self.self_attn(x, self.input_layernorm, cos, sin, impl, cache, doc_start, prefix_start, prefix)
-        return self.mlp(x, self.post_attention_layernorm)
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, impl, cache, doc_start, prefix_start, prefix)
+        return x + self.mlp(self.post_attention_layernorm(x))
 
 
 # ----------------------------------------------------------------------------------------------

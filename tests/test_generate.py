@@ -214,7 +214,7 @@ def test_decode_splits_fill_the_gpu_and_stay_with_the_batch():
 @pytest.mark.parametrize("window, batch", [(None, 3), (64, 3), (None, 1), (64, 1)])
 def test_compiled_triton_decode_equals_eager_sdpa_decode(monkeypatch, window, batch):
     """On a GPU the compiled decode step attends through the triton kernel (CUDA graph, merge kernel), and at batch 1
-    its products are model.matvec (fused projections, norms and residuals folded in): its logits against the eager
+    its products are model.matvec (the fused projections too): its logits against the eager
     step's (SDPA, F.linear) at a Qwen-like head layout, bf16, over a cache longer than the window."""
     torch.manual_seed(0)
     config = Config(model_type="qwen2", vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
@@ -228,18 +228,19 @@ def test_compiled_triton_decode_equals_eager_sdpa_decode(monkeypatch, window, ba
             monkeypatch.setattr(model_module, "triton", None)
         else:
             monkeypatch.undo()
-            monkeypatch.setattr(model_module, "matvec", lambda *a: matvecs.append(a[3] is not None) or real_matvec(*a))
+            monkeypatch.setattr(model_module, "matvec", lambda *a: matvecs.append(a[2] is not None) or real_matvec(*a))
         cache = KVCache(model, batch, 400, torch.device("cuda"), torch.bfloat16)
         prompts = torch.randint(0, 512, (batch, 300), generator=torch.Generator().manual_seed(1)).cuda()
         token = cache.prefill(model, prompts, torch.arange(batch, device="cuda")[:, None]).argmax(-1)
         step = DecodeStep(model, cache, batch, torch.device("cuda"), cuda_graph=compiled, compile=compiled)
+        matvecs.clear()  # the prefill's head at batch 1 (one row of logits) took matvec too
         with torch.no_grad():
             for _ in range(5):
                 out = step(torch.full_like(token, 7)).float().clone()
         logits[compiled] = out
     assert (logits[True] - logits[False]).abs().max() < 0.02 * logits[False].abs().max()
-    # at batch 1, each step that runs Python: per layer q, k, v (with its norm), o, gate and up (with its norm), down; the head
-    per_step = [True, False, True, False] * 2 + [False] if batch == 1 else []
+    # at batch 1, each step that runs Python: per layer q, k and v (with their bias), o, gate and up, down; the head
+    per_step = [True, False, False, False] * 2 + [False] if batch == 1 else []
     assert matvecs[:len(per_step)] == per_step and (not per_step and not matvecs or len(matvecs) % len(per_step) == 0)
 
 

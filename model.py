@@ -13,9 +13,10 @@ What the four model types differ in, and where it lives here:
     mistral  a sliding window set in its config (v0.1)               layer_windows_from_hf
 
 Parameters keep Hugging Face's names (minus the leading "model."), so loading and saving is a
-rename, not a conversion table. Also here: the shapes of real checkpoints (CONFIGS, for tests and
-benchmarks with random weights), the training-side head (token_logprobs), the optimizer and
-torch.compile for training. Writing files is checkpoint.py's.
+rename, not a conversion table. Also here: the weight products (linear: a triton matvec for a single
+row, batch-1 decode), the shapes of real checkpoints (CONFIGS, for tests and benchmarks with random
+weights), the training-side head (token_logprobs), the optimizer and torch.compile for training.
+Writing files is checkpoint.py's.
 """
 import copy
 import json
@@ -117,7 +118,7 @@ def linear(x, weight, bias=None):
     x (..., in) @ weight.T + bias -> (..., out): every weight product of the model. One row in all (batch-1
     decode) on a GPU in bf16 or fp16 goes through matvec; everything else through F.linear, its reference.
     At one row a product only reads its weight, and cuBLAS read the Qwen2.5-1.5B decode products at
-    0.8-4.1 TB/s of the H200's 4.8, matvec at 1.4-4.4 (BENCHMARKS.md). Nothing that needs a gradient takes it.
+    0.8-4.1 TB/s of the H200's 4.8, matvec at 1.3-4.4 (BENCHMARKS.md). Nothing that needs a gradient takes it.
     """
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if (triton is not None and x.is_cuda and x.numel() == x.shape[-1] and x.dtype in (torch.bfloat16, torch.float16)

@@ -114,14 +114,14 @@ say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version_
 say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
     "SDPA decode attention (the reference), ms per step | two products (decode_attention_bmm), ms per step | "
     "batch 1: products through cuBLAS, not matvec, ms per step |\n|---|---|---|---|---|---|---|---|---|---|")
-decode_attention, triton = generate.decode_attention, model_module.triton
+decode_attention, matvec_triton = generate.decode_attention, model_module.triton  # profile_step sets both per column
 
 
 def decode_ms(B, attend, matvec=True):
     """ms per decode step (CUDA graph) at batch B with --context tokens in every row, attention through `attend`;
     matvec=False: every product through F.linear (cuBLAS), none through model.matvec."""
     generate.decode_attention = attend
-    model_module.triton = triton if matvec else None
+    model_module.triton = matvec_triton if matvec else None
     cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
     ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
     token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
@@ -141,7 +141,7 @@ with torch.no_grad():
     for B in batches:
         reference_ms = decode_ms(B, generate.decode_attention_sdpa)[0]
         bmm_ms = decode_ms(B, generate.decode_attention_bmm)[0]
-        cublas_ms = decode_ms(B, decode_attention, matvec=False)[0] if B == 1 and triton is not None else float("nan")
+        cublas_ms = decode_ms(B, decode_attention, matvec=False)[0] if B == 1 and matvec_triton is not None else float("nan")
         ms, cache, token = decode_ms(B, decode_attention)
         read = weight_bytes + cache.memory_bytes()
         limit_ms = read / (args.peak_tbps * 1e12) * 1e3

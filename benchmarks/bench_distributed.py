@@ -14,8 +14,7 @@ splits a step's micro-batches; the numbers are rank 0's, with the slowest rank's
 one process (no torchrun, or --nproc_per_node 1) the model is not sharded: the single-GPU baseline
 sft.py runs (fp32 master weights, bf16 autocast).
 
---config qwen2.5-7b is defined HERE, not in model.CONFIGS: the shape of Qwen2.5-7B (Qwen's
-config.json), used only to measure memory and speed with random weights.
+--config takes a shape of model.CONFIGS (qwen2.5-7b: Qwen2.5-7B's), random weights: memory and speed only.
 --grpo times one rl.grpo_step (sample --prompts-per-step prompts' groups, score, update) with a
 reward that is random per sample, so that every group has signal.
 --reshard both measures reshard_after_forward True and False (distributed.shard's choice for small
@@ -34,15 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import distributed  # noqa: E402
 from model import CONFIGS, Config, Model, make_optimizer, token_logprobs  # noqa: E402
 
-# Qwen2.5-7B's shape (its config.json), local to this benchmark: model.py's CONFIGS holds the shapes the
-# rest of the project uses.
-QWEN25_7B = dict(model_type="qwen2", vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                 num_attention_heads=28, num_key_value_heads=4, head_dim=128, tie_word_embeddings=False, rope_theta=1000000.0,
-                 rms_norm_eps=1e-6, max_position_embeddings=32768)
-SHAPES = {**CONFIGS, "qwen2.5-7b": QWEN25_7B}
-
 p = argparse.ArgumentParser()
-p.add_argument("--config", default="qwen2.5-1.5b", choices=sorted(SHAPES))
+p.add_argument("--config", default="qwen2.5-1.5b", choices=sorted(CONFIGS))
 p.add_argument("--seq-len", type=int, default=4096)
 p.add_argument("--window", type=int, default=4096)
 p.add_argument("--batch-size", type=int, default=1, help="sequences per rank per step")
@@ -61,7 +53,7 @@ torch.manual_seed(0)
 
 
 def build(reshard):
-    config = Config(**SHAPES[args.config])
+    config = Config(**CONFIGS[args.config])
     config.max_position_embeddings = max(config.max_position_embeddings, args.seq_len + 1)
     with torch.device(args.device):
         model = Model(config)  # random weights, float32 masters as sft.py keeps them

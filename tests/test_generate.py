@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import generate as generate_module
 from generate import (DecodeStep, KVCache, decode_attention, decode_attention_bmm, decode_attention_sdpa, decode_attention_stretches,
-                      decode_attention_triton, decode_splits, generate, merge_stretches, merge_stretches_reference, generate_continuous, kv_cache_bytes, live_slots, sample,
-                      seen_ends)
+                      decode_attention_triton, decode_splits, generate, generate_continuous, kv_cache_bytes, live_slots,
+                      merge_stretches, merge_stretches_reference, sample, seen_ends)
 import model as model_module
 from model import Config, Model, fuse_projections
 

@@ -14,7 +14,8 @@ import torch
 from checkpoint import export_hf
 from generate import generate
 import model as model_module
-from model import Config, Model, completion_rows, linear, matvec, compile_for_training, fuse_projections, pack, pack_shared, pairs_logprobs, token_logprobs
+from model import (Config, Model, completion_rows, compile_for_training, fuse_projections, linear, matvec, pack, pack_shared,
+                   pairs_logprobs, token_logprobs)
 from swa_attention import packed_positions
 
 transformers = pytest.importorskip("transformers")
@@ -568,7 +569,6 @@ def test_fused_projections_equal_the_separate_ones(model_type, bias):
     a, b = (generate(m, prompts, 16, [96], group_size=2, temperature=0) for m in (fused, other))
     assert torch.equal(a.tokens, b.tokens)
     torch.testing.assert_close(a.logprobs, b.logprobs, rtol=0, atol=1e-10)
-
 
 
 CUDA = torch.cuda.is_available()

@@ -25,7 +25,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from checkpoint import ArgumentParser, atomic_write, layers_arg, load_model, run_main  # noqa: E402
 from generate import DecodeStep, KVCache  # noqa: E402
-from model import CONFIGS, Model, attention_label, config_from_hf  # noqa: E402
+from model import CONFIGS, Model, attention_label, config_from_hf, fuse_projections  # noqa: E402
 from tokenizer import first_line  # noqa: E402
 
 WARMUP = 3  # decode steps before timing: the first runs eagerly, the second captures the CUDA graph
@@ -177,6 +177,8 @@ def main(argv=None):
             print(f"note: contexts past the checkpoint's {model.config.max_position_embeddings} positions are "
                   "beyond what it was trained on; their speed and memory are measured all the same")
     n_params = sum(p.numel() for p in model.parameters())
+    if device.type == "cuda":  # as evaluate.py and rl.py's sampler decode on a GPU: q, k, v one product, gate, up another
+        fuse_projections(model)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     header = (f"# decode efficiency\n\n`{command}`\n\n{name} ({n_params / 1e6:.1f}M parameters, "
               f"{model.embed_tokens.weight.dtype}) on {device_name}, torch {torch.__version__}, one sequence, "

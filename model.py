@@ -128,9 +128,9 @@ def linear(x, weight, bias=None):
     At one row a product only reads its weight, and cuBLAS read the Qwen2.5-1.5B decode products at
     0.8-4.1 TB/s of the H200's 4.8, matvec at 1.3-4.4 (BENCHMARKS.md). Nothing that needs a gradient takes it.
     """
-    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
     if (triton is not None and x.is_cuda and x.numel() == x.shape[-1] and x.dtype in (torch.bfloat16, torch.float16)
-            and weight.dtype == x.dtype and weight.is_contiguous() and not needs_grad):
+            and weight.dtype == x.dtype and weight.is_contiguous()
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)))):
         return matvec(x.reshape(-1), weight, bias).view(*x.shape[:-1], weight.shape[0])
     return F.linear(x, weight, bias)
 

@@ -86,17 +86,6 @@ def time_calls(call, copies):
     return (time.perf_counter() - t0) / (args.reps * 2 * copies) * 1e6
 
 
-def with_config(config_or_none, fn):
-    """fn() with model.matvec_config answering config_or_none (None: the kept rule)."""
-    kept = model_module.matvec_config
-    if config_or_none is not None:
-        model_module.matvec_config = lambda n, k: config_or_none
-    try:
-        return fn()
-    finally:
-        model_module.matvec_config = kept
-
-
 grid = [c for c in itertools.product([1, 2, 4, 8], [256, 512, 1024, 2048], [1, 2, 4, 8], [2]) if c[0] * c[1] <= 16384]
 lines = [f"{torch.cuda.get_device_name() if cuda else 'CPU (interpreter)'}, torch {torch.__version__}, "
          f"{'tiny' if args.tiny else args.config}, {dtype}, one row", "",
@@ -126,8 +115,12 @@ for name, N, K, has_bias in products:
     row = (f"| {name} ({N} × {K}{', bias' if has_bias else ''}) | {mb:.1f} | {cublas_us:.2f} ({mb / cublas_us:.2f}) | "
            f"{matvec_us:.2f} ({mb / matvec_us:.2f}) {model_module.matvec_config(N, K)} | {matvec_us / cublas_us:.2f} | "
            f"{errors[0]:.1e}, {errors[1]:.1e} |")
-    if args.sweep:
-        timed = [(with_config(c, lambda: time_calls(triton_matvec, copies)), c) for c in (grid if not args.tiny else grid[:2])]
+    if args.sweep:  # matvec reads model.matvec_config at each call: each config of the grid in turn
+        kept, timed = model_module.matvec_config, []
+        for config_tried in grid if not args.tiny else grid[:2]:
+            model_module.matvec_config = lambda n, k: config_tried
+            timed.append((time_calls(triton_matvec, copies), config_tried))
+        model_module.matvec_config = kept
         best_us, best = min(timed)
         row += f" {best_us:.2f} {best} |"
     lines.append(row)

@@ -172,9 +172,10 @@ def matvec_config(N, K):
     """
     (BLOCK_N, BLOCK_K, num_warps, num_stages) for a (N, K) weight. Two rows a program was the fastest at every
     Qwen2.5-1.5B decode product on an H200 (BENCHMARKS.md); a weight of few rows has few programs, each of which
-    then reads more of its rows at once.
+    then reads more of its rows at once. Timed in whole decode steps at Qwen2.5-1.5B and -7B shapes, 2048 columns
+    and 8 warps for up to 4096 rows beat 1024 and 4 at both.
     """
-    return (2, 1024, 4, 2) if N <= 4096 else (2, 512, 2, 2)
+    return (2, 2048, 8, 2) if N <= 4096 else (2, 512, 2, 2)
 
 
 @torch.library.custom_op("swarr::matvec", mutates_args=())

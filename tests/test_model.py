@@ -583,7 +583,8 @@ def matvec_inputs(N, K, seed=0):
 
 @pytest.mark.skipif(model_module.triton is None, reason="triton is not installed (requirements-test.txt)")
 @pytest.mark.parametrize("N, K, config", [(37, 96, (2, 64, 1, 1)), (64, 256, (8, 128, 2, 2)), (9, 300, (2, 1024, 4, 2)),
-                                          (33, 512, (2, 512, 2, 2)), (3584, 18944, (64, 1024, 4, 2))])
+                                          (33, 512, (2, 512, 2, 2)), (40, 1536, (2, 2048, 8, 2)),
+                                          (3584, 18944, (64, 1024, 4, 2))])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_matvec_equals_float64(monkeypatch, N, K, config, with_bias):
     """The one-row product against float64: rows that end inside a program (N), K that ends mid-tile, inside one

@@ -43,6 +43,7 @@ except ImportError:
 
 import distributed
 from checkpoint import ArgumentParser, add_model_args, check_model_args, load_model, run_main
+from model import pdl_launch
 from swa_attention import sliding_window_attention, visible
 from tokenizer import first_line
 
@@ -298,7 +299,10 @@ if triton is not None:
     def _decode_attention_kernel(Q, K, V, MASK, ENDS, OUT, LSE, S, scale,
                                  sq_b, sq_h, sq_g, sk_b, sk_h, sk_s, sv_b, sv_h, sv_s, sm_b, sm_s,
                                  Hkv: tl.constexpr, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
-                                 BLOCK_G: tl.constexpr, BLOCK: tl.constexpr):
+                                 BLOCK_G: tl.constexpr, BLOCK: tl.constexpr, GDC: tl.constexpr):
+        if GDC:  # see model.PDL: q, the cache and ENDS are earlier kernels' outputs
+            tl.extra.cuda.gdc_wait()
+            tl.extra.cuda.gdc_launch_dependents()
         bh, split = tl.program_id(0), tl.program_id(1)
         b, h = (bh // Hkv).to(tl.int64), bh % Hkv  # 64-bit offsets: a layer's cache may pass 2**31 elements
         g, d = tl.arange(0, BLOCK_G), tl.arange(0, D)
@@ -345,7 +349,7 @@ def decode_attention_stretches(q: torch.Tensor, keys: torch.Tensor, values: torc
         q.stride(0), q.stride(1), q.stride(2), keys.stride(0), keys.stride(1), keys.stride(2),
         values.stride(0), values.stride(1), values.stride(2), seen.stride(0), seen.stride(3),
         Hkv=Hkv, G=G, D=D, SPLITS=splits, BLOCK_G=max(16, triton.next_power_of_2(G)), BLOCK=DECODE_BLOCK,
-        num_warps=4, num_stages=2)  # the fastest of 18 configurations at batch 1 and 256 on an H200 (BENCHMARKS.md)
+        num_warps=4, num_stages=2, **pdl_launch(q.device, B))  # the fastest of 18 configurations at batch 1 and 256 on an H200 (BENCHMARKS.md)
     return out, lse
 
 
@@ -362,7 +366,10 @@ def _(q, keys, values, mask, ends, splits):
 if triton is not None:
     @triton.jit
     def _merge_stretches_kernel(OUT, LSE, Y, G: tl.constexpr, D: tl.constexpr, SPLITS: tl.constexpr,
-                                BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr):
+                                BLOCK_S: tl.constexpr, BLOCK_D: tl.constexpr, GDC: tl.constexpr):
+        if GDC:  # see model.PDL
+            tl.extra.cuda.gdc_wait()
+            tl.extra.cuda.gdc_launch_dependents()
         bh, g, d0 = tl.program_id(0), tl.program_id(1), tl.program_id(2) * BLOCK_D
         s, d = tl.arange(0, BLOCK_S), d0 + tl.arange(0, BLOCK_D)
         rows = bh * SPLITS + s  # the stretches' rows of OUT (B * Hkv * SPLITS, G, D) and LSE (B * Hkv * SPLITS, G)
@@ -380,8 +387,8 @@ def merge_stretches(out: torch.Tensor, lse: torch.Tensor, dtype: torch.dtype) ->
     B, Hkv, splits, G, D = out.shape
     y = out.new_empty(B, Hkv, G, D, dtype=dtype)
     block_d = min(D, 32)
-    _merge_stretches_kernel[(B * Hkv, G, D // block_d)](out, lse, y, G=G, D=D, SPLITS=splits,
-                                                        BLOCK_S=triton.next_power_of_2(splits), BLOCK_D=block_d)
+    _merge_stretches_kernel[(B * Hkv, G, D // block_d)](out, lse, y, G=G, D=D, SPLITS=splits, BLOCK_S=triton.next_power_of_2(splits),
+                                                        BLOCK_D=block_d, **pdl_launch(out.device, B))
     return y
 
 
@@ -498,7 +505,7 @@ class DecodeStep:
         self.graphs, self.seen, self.pool = {}, set(), None
         self.token_in = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.logits_out = torch.empty(batch, model.config.vocab_size, device=device)  # float32, every step's output
-        self.forward = compiled_decode_step() if compile else decode_step
+        self.forward = compiled_decode_step(pdl_launch(torch.device(device), batch)["GDC"]) if compile else decode_step
         cache.compiled = compile
 
     def __call__(self, token, live=None):
@@ -528,12 +535,14 @@ def decode_step(model, cache, token_in, logits_out):
 
 
 @functools.cache
-def compiled_decode_step():
+def compiled_decode_step(with_pdl=False):
     # the gpt-fast recipe: torch.compile fuses each layer's ~40 small kernels (norms, rotary, bias,
     # SwiGLU, cache writes) into a few, and the CUDA graph then replays them. Static shapes but the
     # live slots (marked dynamic): a new batch size or cache length compiles again, so generate()
-    # rounds the cache length up.
-    return torch.compile(decode_step, dynamic=None)
+    # rounds the cache length up. with_pdl: the fused kernels launch with programmatic dependent launch (model.PDL).
+    import torch._inductor.config as inductor
+    with_pdl = with_pdl and hasattr(inductor.triton, "enable_pdl")  # an older torch's inductor has no PDL: ours alone then
+    return torch.compile(decode_step, dynamic=None, options={"triton.enable_pdl": True} if with_pdl else None)
 
 
 def decode_engine(model, batch, max_len, cuda_graph, compile, keep=None):

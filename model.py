@@ -19,6 +19,7 @@ weights), the training-side head (token_logprobs), the optimizer and torch.compi
 Writing files is checkpoint.py's.
 """
 import copy
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -142,18 +143,54 @@ class Linear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
+# Programmatic dependent launch (PDL, Hopper and later): a kernel launched with it may start while the kernel
+# before it still runs, and waits for that one (gdc_wait) just before it first reads what that one wrote.
+# A batch-1 decode step is ~340 kernels of a few µs, each with a fixed cost to start: with PDL, matvec, the decode
+# attention and its merge (ours) and the compiled step's own kernels (inductor's triton.enable_pdl) start
+# early, and matvec asks for its first weight tile, which no kernel of the step writes, before it waits.
+# Results are bit for bit the same. On an H200 at the Qwen2.5-1.5B shape, 1.45 -> 1.27 ms a step at batch 1,
+# but 4.39 -> 4.63-4.69 ms at batch 256, whose step is a few long kernels (BENCHMARKS.md): only one-row
+# decode launches with it. PDL = False: every kernel starts after the one before it ends (profile_step's comparison).
+PDL = True
+
+
+def pdl_launch(device, rows=1):
+    """
+    A decode kernel's GDC flag and launch options, `rows` the decode batch: programmatic dependent launch with PDL
+    on, at one row, on an sm_90+ GPU, with a triton that has it; else {"GDC": False} (a triton without it refuses
+    even launch_pdl=False).
+    """
+    if (PDL and rows == 1 and device.type == "cuda" and triton is not None and hasattr(tl.extra.cuda, "gdc_wait")
+            and cuda_capability(device)[0] >= 9):
+        return {"GDC": True, "launch_pdl": True}
+    return {"GDC": False}
+
+
+cuda_capability = functools.cache(torch.cuda.get_device_capability)  # asked for every product, ~100 times a step
+
+
 # matvec: each program takes BLOCK_N rows of the weight and walks along them BLOCK_K at a time, the
 # products summed in float32 in a (BLOCK_N, BLOCK_K) tile and reduced once at the end, the bias added
-# before the one rounding to the activation dtype, as cuBLAS's epilogue does.
+# before the one rounding to the activation dtype, as cuBLAS's epilogue does. The first tile is read
+# before the loop so that, under PDL, it is on its way while the kernel waits for x.
 if triton is not None:
     @triton.jit
     def _matvec_kernel(X, W, BIAS, Y, N, K, HAS_BIAS: tl.constexpr, EVEN_K: tl.constexpr,
-                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                       BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GDC: tl.constexpr):
         n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
         rows = n < N
         w_rows = W + n[:, None].to(tl.int64) * K  # 64-bit: a vocabulary-sized head can pass 2**31 elements
-        acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
-        for k0 in range(0, K, BLOCK_K):
+        k = tl.arange(0, BLOCK_K)
+        if EVEN_K:
+            w = tl.load(w_rows + k[None, :], mask=rows[:, None], other=0.0)  # (BLOCK_N, BLOCK_K)
+        else:
+            w = tl.load(w_rows + k[None, :], mask=rows[:, None] & (k[None, :] < K), other=0.0)
+        if GDC:  # x is the last kernel's output
+            tl.extra.cuda.gdc_wait()
+            tl.extra.cuda.gdc_launch_dependents()
+        x = tl.load(X + k, mask=k < K, other=0.0)
+        acc = w.to(tl.float32) * x.to(tl.float32)[None, :]  # (BLOCK_N, BLOCK_K)
+        for k0 in range(BLOCK_K, K, BLOCK_K):
             k = k0 + tl.arange(0, BLOCK_K)
             if EVEN_K:
                 x = tl.load(X + k)
@@ -185,7 +222,7 @@ def matvec(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> 
     block_n, block_k, warps, stages = matvec_config(N, K)
     _matvec_kernel[(triton.cdiv(N, block_n),)](x.contiguous(), weight, weight if bias is None else bias, out, N, K,
                                               HAS_BIAS=bias is not None, EVEN_K=K % block_k == 0,
-                                              BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
+                                              BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **pdl_launch(x.device))
     return out
 
 

@@ -7,14 +7,17 @@ the top kernels by time printed as Markdown tables.
     python benchmarks/profile_step.py --tiny                            # CPU: a tiny model, to check the script
 
 Decode, per batch size B, with `--context` tokens already in the cache of every row:
-- time per step, CUDA graph replay (the generate() path), after an untimed warm-up; beside it, the
+- time per step, CUDA graph replay (the generate() path), after an untimed warm-up, the median of
+  --repeats timings; beside it, the
   same step with its attention through SDPA (generate.decode_attention_sdpa, the reference) and
   through the two batched products (generate.decode_attention_bmm, what decode_attention runs without
   triton); without --compile every column is SDPA: eager decode always uses it; at batch 1, the
-  same step with every weight product through cuBLAS (F.linear) instead of model.matvec;
+  same step with every weight product through cuBLAS (F.linear) instead of model.matvec; and the
+  step without programmatic dependent launch (model.PDL off: each kernel starts after the last ends);
 - the memory-bandwidth limit: a decode step must read every weight once and every cache slot it
-  attends to (the whole static cache: generate() masks, it does not skip), so
-  limit = (weight bytes + KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
+  attends to: the positions written so far, at most the layer's cache slots (decode_attention_triton stops
+  at each row's last visible slot), on average over the timed steps, so
+  limit = (weight bytes + those KV-cache bytes) / --peak-tbps, and "of limit" = limit / measured time;
 - the profile of --profile-steps steps without the CUDA graph (a graph replays as one launch, so
   its kernels would not show).
 Training: token_logprobs forward + backward on --train-rows x --train-tokens tokens (bf16 autocast
@@ -39,7 +42,9 @@ p.add_argument("--config", default="qwen2.5-1.5b", choices=sorted(CONFIGS))
 p.add_argument("--window", default="4096", help="an int, or none for full attention")
 p.add_argument("--batches", default="1,256", help="decode batch sizes")
 p.add_argument("--context", type=int, default=1024, help="tokens in every row's cache when decode is timed")
-p.add_argument("--steps", type=int, default=32, help="timed decode steps")
+p.add_argument("--steps", type=int, default=32, help="decode steps per timing")
+p.add_argument("--repeats", type=int, default=5, help="timings of --steps steps; the median is reported")
+p.add_argument("--warmup", type=int, default=32, help="untimed graph replays first (the clocks settle after compiling)")
 p.add_argument("--train-rows", type=int, default=1)
 p.add_argument("--train-tokens", type=int, default=4096, help="0: decode only")
 p.add_argument("--profile-steps", type=int, default=3)
@@ -56,7 +61,7 @@ device = "cuda" if cuda else "cpu"
 if args.tiny:
     config = Config(model_type="qwen2", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=2048, attention_bias=True)
-    args.batches, args.context, args.steps, args.train_tokens = "1,4", 64, 4, 128
+    args.batches, args.context, args.steps, args.train_tokens, args.warmup, args.repeats = "1,4", 64, 4, 128, 2, 3
 else:
     config = config_from_hf(dict(CONFIGS[args.config]))
 window = None if args.window == "none" else int(args.window)
@@ -113,27 +118,33 @@ say(f"{torch.cuda.get_device_name() if cuda else 'CPU'}, torch {torch.__version_
     f"weights {weight_bytes / 1e9:.2f} GB")
 say("\n| decode batch | context | ms per step | tokens/s | weights + KV read per step | bandwidth limit | of limit | "
     "SDPA decode attention (the reference), ms per step | two products (decode_attention_bmm), ms per step | "
-    "batch 1: products through cuBLAS, not matvec, ms per step |\n|---|---|---|---|---|---|---|---|---|---|")
+    "batch 1: products through cuBLAS, not matvec, ms per step | without PDL, ms per step |\n|---|---|---|---|---|---|---|---|---|---|---|")
 decode_attention, matvec_triton = generate.decode_attention, model_module.triton  # profile_step sets both per column
 
 
-def decode_ms(B, attend, matvec=True):
+def decode_ms(B, attend, matvec=True, with_pdl=True):
     """ms per decode step (CUDA graph) at batch B with --context tokens in every row, attention through `attend`;
-    matvec=False: every product through F.linear (cuBLAS), none through model.matvec."""
+    matvec=False: every product through F.linear (cuBLAS), none through model.matvec; with_pdl: model.PDL."""
+    torch._dynamo.reset()  # a fresh compilation: dynamo keeps 8 of decode_step, fewer than the variants make
     generate.decode_attention = attend
     model_module.triton = matvec_triton if matvec else None
-    cache = KVCache(model, B, args.context + 8 + args.steps + args.profile_steps * 2, device, model.embed_tokens.weight.dtype)
+    model_module.PDL = with_pdl
+    steps = 4 + args.warmup + args.repeats * args.steps + args.profile_steps * 2
+    cache = KVCache(model, B, args.context + 8 + steps, device, model.embed_tokens.weight.dtype)
     ids = torch.randint(0, config.vocab_size, (B, args.context), device=device)  # (B, context): one prompt per row
     token = cache.prefill(model, ids, torch.arange(B, device=device)[:, None]).argmax(-1)  # (B,)
     step = DecodeStep(model, cache, B, torch.device(device), cuda_graph=cuda, compile=args.compile)
-    for _ in range(4):  # eager first step, graph capture, compilation
+    for _ in range(4 + args.warmup):  # eager first step, graph capture, compilation, then replays
         token = step(token).argmax(-1)
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        token = step(token).argmax(-1)
-    sync()
-    return (time.perf_counter() - t0) * 1e3 / args.steps, cache, token
+    times = []
+    for _ in range(args.repeats):
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            token = step(token).argmax(-1)
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3 / args.steps)
+    return sorted(times)[len(times) // 2], cache, token
 
 
 decode_profiles = []
@@ -142,11 +153,13 @@ with torch.no_grad():
         reference_ms = decode_ms(B, generate.decode_attention_sdpa)[0]
         bmm_ms = decode_ms(B, generate.decode_attention_bmm)[0]
         cublas_ms = decode_ms(B, decode_attention, matvec=False)[0] if B == 1 and matvec_triton is not None else float("nan")
-        ms, cache, token = decode_ms(B, decode_attention)
-        read = weight_bytes + cache.memory_bytes()
+        no_pdl_ms = decode_ms(B, decode_attention, with_pdl=False)[0]
+        ms, cache, token = decode_ms(B, decode_attention)  # what ships, the last: the profile below runs with its settings
+        attended = args.context + 4 + args.warmup + args.repeats * args.steps / 2  # a timed step's position, on average
+        read = weight_bytes + sum(t[:, :, 0].numel() * t.element_size() * min(t.shape[2], attended) for t in cache.k + cache.v)
         limit_ms = read / (args.peak_tbps * 1e12) * 1e3
         say(f"| {B} | {args.context} | {ms:.2f} | {B / ms * 1e3:,.0f} | {read / 1e9:.2f} GB | {limit_ms:.2f} ms | {limit_ms / ms:.0%} | "
-            f"{reference_ms:.2f} | {bmm_ms:.2f} | {cublas_ms:.2f} |")
+            f"{reference_ms:.2f} | {bmm_ms:.2f} | {cublas_ms:.2f} | {no_pdl_ms:.2f} |")
         no_graph = DecodeStep(model, cache, B, torch.device(device), cuda_graph=False, compile=args.compile)
         no_graph(token)  # compiled: already warm; eager: nothing to warm
         decode_profiles.append((B, ms, profiled(lambda: no_graph(token))))

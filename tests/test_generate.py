@@ -244,6 +244,36 @@ def test_compiled_triton_decode_equals_eager_sdpa_decode(monkeypatch, window, ba
     assert matvecs[:len(per_step)] == per_step and (not per_step and not matvecs or len(matvecs) % len(per_step) == 0)
 
 
+@pytest.mark.skipif(not CUDA or generate_module.triton is None, reason="needs a GPU with triton")
+def test_pdl_changes_no_result(monkeypatch):
+    """Programmatic dependent launch (model.PDL, one-row decode) moves when kernels start, never what they compute:
+    the compiled, graph-replayed batch-1 decode (matvec, the attention kernel and its merge, inductor's kernels)
+    gives the same logits bit for bit with it and without, step after step, each step's input the last one's output."""
+    batch = 1
+    torch.manual_seed(0)
+    config = Config(model_type="qwen2", vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                    num_attention_heads=12, num_key_value_heads=2, head_dim=128, max_position_embeddings=4096)
+    model = fuse_projections(Model(config).cuda().to(torch.bfloat16).eval())
+    model.set_window(64)
+    logits = {}
+    for with_pdl in (False, True):
+        torch._dynamo.reset()  # compiled, not dynamo's eager fallback once the tests before made 8 compilations of decode_step
+        monkeypatch.setattr(model_module, "PDL", with_pdl)
+        assert model_module.pdl_launch(torch.device("cuda"))["GDC"] == (with_pdl and torch.cuda.get_device_capability()[0] >= 9)
+        assert not model_module.pdl_launch(torch.device("cuda"), rows=2)["GDC"]
+        cache = KVCache(model, batch, 400, torch.device("cuda"), torch.bfloat16)
+        prompts = torch.randint(0, 512, (batch, 300), generator=torch.Generator().manual_seed(1)).cuda()
+        token = cache.prefill(model, prompts, torch.arange(batch, device="cuda")[:, None]).argmax(-1)
+        step = DecodeStep(model, cache, batch, torch.device("cuda"), cuda_graph=True, compile=True)
+        steps = []
+        with torch.no_grad():
+            for _ in range(12):  # eager first step, capture, then replays
+                steps.append(step(token).clone())
+                token = steps[-1].argmax(-1)
+        logits[with_pdl] = torch.stack(steps)
+    assert torch.equal(logits[True], logits[False])
+
+
 def test_compiled_decode_step_alone_uses_decode_attention(monkeypatch):
     """decode_attention needs torch.compile to fuse its float32 passes: the compiled step (KVCache.compiled, set by
     DecodeStep) attends through it, an eager step through SDPA, with the same result."""
